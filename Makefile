@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh Debian machine (as root): `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+DEMO_OUT ?= out/demo
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+.PHONY: help setup system-deps browser build demo test bench clean
+
+help:
+	@echo "make demo   set up, build and run the full pipeline on the bundled fixture"
+	@echo "make test   set up, build and run the whole test suite"
+	@echo "make bench  run the benchmarks (whole-département generated dataset)"
+
+# System GDAL (gdal-async links it) and GDAL's command-line tools, only when missing.
+system-deps:
+	@if ! command -v gdal-config >/dev/null || ! command -v ogr2ogr >/dev/null; then \
+	  echo "installing system GDAL (libgdal-dev, gdal-bin) with apt"; \
+	  apt-get update -q && $(APT_INSTALL) libgdal-dev gdal-bin g++ make python3; \
+	fi
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
+
+# npm ci when node_modules is older than the lockfile; .npmrc makes gdal-async build against the system GDAL.
+node_modules/.installed: package-lock.json package.json .npmrc | system-deps
+	npm_config_build_from_source=true npm_config_shared_gdal=true npm ci --no-audit --no-fund
+	@touch $@
+
+setup: system-deps node_modules/.installed
+
+build: setup
+	npx tsc -p tsconfig.json
+
+demo: build
+	node dist/cli/bin.js demo --out $(DEMO_OUT) --force
+
+test: build browser
+	npx vitest run
+
+bench: build
+	npm run --silent bench
+
+clean:
+	rm -rf dist out
