@@ -1,0 +1,166 @@
+/**
+ * Cuts one partition's features into gzip-compressed MVT tiles: @maplibre/geojson-vt simplifies
+ * per zoom and clips with a buffer (so neighbouring tiles overlap and no gap shows at tile edges),
+ * @maplibre/vt-pbf encodes. A tile over the size budget loses its smallest droppable features
+ * (land-use and change pieces, never territories) until it fits, and every drop is counted.
+ * Output bytes depend only on the input: features arrive sorted, layers are written in name order,
+ * gzip uses a fixed level and no timestamp.
+ *
+ * @example
+ * const { tiles, dropped } = buildPartitionTiles({ z: 10, x: 530, y: 355, zooms: [10, 14] }, layers, { budgetBytes: 500_000 });
+ */
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { GeoJSONVT, type GeoJSONVTFeature, type GeoJSONVTTile } from '@maplibre/geojson-vt';
+import { fromGeojsonVt } from '@maplibre/vt-pbf';
+import type { BBox } from './geo.js';
+import { tileRange } from './geo.js';
+import { zxyToTileId } from './pmtiles-writer.js';
+
+export const EXTENT = 4096;
+export const BUFFER = 64;
+const GZIP_LEVEL = 6;
+
+export interface LayerInput {
+  name: string;
+  /** Sorted by id; `id` is the piece id for land-use and change layers. */
+  features: GeoJSON.Feature[];
+  zooms: [number, number];
+  /** Land-use and change features may be dropped to meet the budget; territories may not. */
+  droppable: boolean;
+}
+
+export interface PartitionSpec {
+  z: number;
+  x: number;
+  y: number;
+  zooms: [number, number];
+}
+
+export interface BuiltTile {
+  z: number;
+  x: number;
+  y: number;
+  tileId: number;
+  gzip: Buffer;
+  hash: string;
+}
+
+/** Dropped feature-tiles: layer → zoom → count. */
+export type DropCounts = Record<string, Record<string, number>>;
+
+export function addDrop(into: DropCounts, layer: string, z: number, count: number): void {
+  if (count <= 0) return;
+  const perZoom = (into[layer] ??= {});
+  perZoom[z] = (perZoom[z] ?? 0) + count;
+}
+
+function featureBBox(geometry: GeoJSON.Geometry): BBox {
+  const box: BBox = [Infinity, Infinity, -Infinity, -Infinity];
+  const visit = (coords: unknown): void => {
+    if (typeof (coords as number[])[0] === 'number') {
+      const [x, y] = coords as [number, number];
+      if (x < box[0]) box[0] = x;
+      if (y < box[1]) box[1] = y;
+      if (x > box[2]) box[2] = x;
+      if (y > box[3]) box[3] = y;
+    } else for (const c of coords as unknown[]) visit(c);
+  };
+  if (geometry.type === 'GeometryCollection') for (const g of geometry.geometries) visit((g as GeoJSON.Polygon).coordinates);
+  else visit(geometry.coordinates);
+  return box;
+}
+
+function encode(layers: Record<string, GeoJSONVTTile>): Buffer {
+  const names = Object.keys(layers).sort();
+  const ordered: Record<string, GeoJSONVTTile> = {};
+  for (const name of names) ordered[name] = layers[name]!;
+  const pbf = fromGeojsonVt(ordered, { version: 2, extent: EXTENT });
+  return gzipSync(pbf, { level: GZIP_LEVEL });
+}
+
+export function buildPartitionTiles(
+  partition: PartitionSpec,
+  layers: LayerInput[],
+  options: { budgetBytes: number; maxzoom: number; areaById: Map<number, number> },
+): { tiles: BuiltTile[]; dropped: DropCounts } {
+  const dropped: DropCounts = {};
+  const indexes = layers
+    .filter((layer) => layer.features.length > 0)
+    .map((layer) => ({
+      layer,
+      index: new GeoJSONVT({ type: 'FeatureCollection', features: layer.features }, { maxZoom: options.maxzoom, indexMaxZoom: 0, extent: EXTENT, buffer: BUFFER }),
+    }));
+
+  // Tiles to cut: those under the partition that some feature's box touches, per zoom.
+  const keys = new Set<string>();
+  for (const { layer } of indexes) {
+    const from = Math.max(layer.zooms[0], partition.zooms[0]);
+    const to = Math.min(layer.zooms[1], partition.zooms[1]);
+    for (const feature of layer.features) {
+      const box = featureBBox(feature.geometry);
+      for (let z = from; z <= to; z++) {
+        const scale = 2 ** (z - partition.z);
+        const r = tileRange(box, z);
+        const minX = Math.max(r.minX, partition.x * scale);
+        const maxX = Math.min(r.maxX, (partition.x + 1) * scale - 1);
+        const minY = Math.max(r.minY, partition.y * scale);
+        const maxY = Math.min(r.maxY, (partition.y + 1) * scale - 1);
+        for (let x = minX; x <= maxX; x++) for (let y = minY; y <= maxY; y++) keys.add(`${z}/${x}/${y}`);
+      }
+    }
+  }
+  const coords = [...keys].map((k) => k.split('/').map(Number) as [number, number, number]).map(([z, x, y]) => ({ z, x, y, tileId: zxyToTileId(z, x, y) }));
+  coords.sort((a, b) => a.tileId - b.tileId);
+
+  const tiles: BuiltTile[] = [];
+  for (const { z, x, y, tileId } of coords) {
+    const tileLayers: Record<string, GeoJSONVTTile> = {};
+    for (const { layer, index } of indexes) {
+      if (z < layer.zooms[0] || z > layer.zooms[1]) continue;
+      const tile = index.getTile(z, x, y);
+      if (tile && tile.features.length > 0) tileLayers[layer.name] = tile;
+    }
+    if (Object.keys(tileLayers).length === 0) continue;
+    let gzip = encode(tileLayers);
+    if (gzip.length > options.budgetBytes) gzip = shrinkToBudget(tileLayers, layers, z, options, dropped);
+    tiles.push({ z, x, y, tileId, gzip, hash: createHash('sha256').update(gzip).digest('hex') });
+  }
+  return { tiles, dropped };
+}
+
+/** Drops the smallest droppable features, in growing shares, until the tile fits; counts what went. */
+function shrinkToBudget(
+  tileLayers: Record<string, GeoJSONVTTile>,
+  layers: LayerInput[],
+  z: number,
+  options: { budgetBytes: number; areaById: Map<number, number> },
+  dropped: DropCounts,
+): Buffer {
+  const droppable = new Set(layers.filter((l) => l.droppable).map((l) => l.name));
+  const candidates: Array<{ layer: string; id: number; area: number }> = [];
+  for (const [name, tile] of Object.entries(tileLayers)) {
+    if (!droppable.has(name)) continue;
+    for (const f of tile.features) {
+      const id = Number(f.id);
+      candidates.push({ layer: name, id, area: options.areaById.get(id) ?? 0 });
+    }
+  }
+  candidates.sort((a, b) => a.area - b.area || a.id - b.id || (a.layer < b.layer ? -1 : a.layer > b.layer ? 1 : 0));
+  for (const share of [0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1]) {
+    const cut = candidates.slice(0, Math.ceil(candidates.length * share));
+    const gone = new Set(cut.map((c) => `${c.layer}#${c.id}`));
+    const kept: Record<string, GeoJSONVTTile> = {};
+    for (const [name, tile] of Object.entries(tileLayers)) {
+      const features = droppable.has(name) ? tile.features.filter((f: GeoJSONVTFeature) => !gone.has(`${name}#${Number(f.id)}`)) : tile.features;
+      if (features.length > 0) kept[name] = { ...tile, features };
+    }
+    const gzip = encode(kept);
+    if (gzip.length <= options.budgetBytes || share === 1) {
+      for (const c of cut) addDrop(dropped, c.layer, z, 1);
+      if (gzip.length > options.budgetBytes) throw new Error(`tile at zoom ${z} is ${gzip.length} bytes even without droppable features`);
+      return gzip;
+    }
+  }
+  throw new Error('unreachable: the last share drops every candidate');
+}

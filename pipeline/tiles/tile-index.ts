@@ -1,0 +1,203 @@
+/**
+ * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
+ * are computed here once (from WKB, in JS) and stored beside the geometry, sorted by a coarse grid
+ * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
+ * row also carries its classes for every vintage, and each territory its headline indicators, so a
+ * partition is one query. Workers open the scratch DB read-only.
+ *
+ * @example
+ * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 10, minzoom: 6, maxzoom: 14, levelZooms });
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { UserError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { type BBox, Lambert93, tileRange, wkbBBox } from './geo.js';
+import { buildLegend, type LegendEntry } from './legend.js';
+
+/** Zoom range in which each territory level is drawn (clipped to the archive's own range). */
+export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
+  region: [0, 7],
+  departement: [6, 9],
+  scot: [8, 11],
+  epci: [8, 11],
+  commune: [9, 14],
+};
+
+const REQUIRED_TABLES = ['piece', 'piece_class', 'territory'];
+// Grid cell (metres) of the sort key: small enough for pruning, large enough to keep neighbours together.
+const SORT_CELL_M = 10_000;
+
+export interface TileIndexInput {
+  db: string;
+  indexPath: string;
+  minzoom: number;
+  maxzoom: number;
+  partitionZoom: number;
+  logger?: Logger;
+}
+
+/** One unit of work: the tile z/x/y and the zooms it produces (itself only, or itself and its descendants). */
+export interface Partition {
+  z: number;
+  x: number;
+  y: number;
+  zooms: [number, number];
+}
+
+export interface TilePlan {
+  vintages: number[];
+  levels: string[];
+  legend: LegendEntry[];
+  partitions: Partition[];
+  /** Lon/lat bounds of all pieces and territories. */
+  bounds: BBox;
+  pieces: number;
+  territories: number;
+}
+
+function quote(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** Visible zoom range of a territory level inside [minzoom, maxzoom], or null when it falls outside. */
+export function levelZooms(level: string, minzoom: number, maxzoom: number): [number, number] | null {
+  const [lo, hi] = TERRITORY_ZOOMS[level] ?? [minzoom, maxzoom];
+  const from = Math.max(lo, minzoom);
+  const to = Math.min(hi, maxzoom);
+  return from <= to ? [from, to] : null;
+}
+
+export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan> {
+  const logger = input.logger ?? silentLogger;
+  const instance = await DuckDBInstance.create(input.indexPath);
+  const conn = await instance.connect();
+  try {
+    await conn.run(`ATTACH ${quote(input.db)} AS src (READ_ONLY)`);
+    const tables = new Set(
+      (await conn.runAndReadAll(`SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'src'`))
+        .getRowObjectsJS()
+        .map((row) => String(row.table_name)),
+    );
+    const missing = REQUIRED_TABLES.filter((t) => !tables.has(t));
+    if (missing.length > 0) {
+      throw new UserError(`missing table(s) ${missing.join(', ')}`, { file: input.db, remedy: 'point --db at the ocs.duckdb written by `ocs-zan run`' });
+    }
+    const vintages = (await conn.runAndReadAll(`SELECT DISTINCT vintage FROM src.piece_class ORDER BY vintage`)).getRowObjectsJS().map((r) => Number(r.vintage));
+    const legendRows = tables.has('nomenclature_category')
+      ? (await conn.runAndReadAll(`SELECT category, label, artificialised FROM src.nomenclature_category ORDER BY category`))
+          .getRowObjectsJS()
+          .map((r) => ({ category: Number(r.category), label: String(r.label), artificialised: Boolean(r.artificialised) }))
+      : [];
+
+    const lambert = new Lambert93();
+    const partitionKeys = new Set<string>();
+    const bounds: BBox = [Infinity, Infinity, -Infinity, -Infinity];
+    const addPartitions = (lonLat: BBox, zooms: [number, number]): void => {
+      for (let z = zooms[0]; z <= Math.min(zooms[1], input.partitionZoom); z++) {
+        const r = tileRange(lonLat, z);
+        for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) partitionKeys.add(`${z}/${x}/${y}`);
+      }
+      bounds[0] = Math.min(bounds[0], lonLat[0]);
+      bounds[1] = Math.min(bounds[1], lonLat[1]);
+      bounds[2] = Math.max(bounds[2], lonLat[2]);
+      bounds[3] = Math.max(bounds[3], lonLat[3]);
+    };
+
+    // Pieces: bbox per row through the appender, then one sorted copy joined with the classes.
+    await conn.run(`CREATE TABLE piece_bbox (piece_id BIGINT, minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE)`);
+    const appender = await conn.createAppender('piece_bbox');
+    const progress = logger.progress('tiles: indexing pieces', 'pieces');
+    const result = await conn.stream(`SELECT piece_id, ST_AsWKB(geom) AS wkb FROM src.piece`);
+    let pieces = 0;
+    for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+      const ids = chunk.getColumnValues(0) as bigint[];
+      const wkbs = chunk.getColumnValues(1) as Array<{ bytes: Uint8Array } | null>;
+      for (let i = 0; i < ids.length; i++) {
+        const wkb = wkbs[i];
+        if (!wkb) continue;
+        const box = wkbBBox(wkb.bytes);
+        if (!Number.isFinite(box[0])) continue;
+        appender.appendBigInt(ids[i]!);
+        for (const v of box) appender.appendDouble(v);
+        appender.endRow();
+        addPartitions(lambert.lambertBoxToLonLat(box), [input.minzoom, input.maxzoom]);
+      }
+      pieces += ids.length;
+      progress.tick(ids.length);
+    }
+    appender.closeSync();
+    await conn.run(`
+      CREATE TABLE feat AS
+      WITH cls AS (
+        SELECT piece_id, list(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
+                                          artificialised := artificialised, enaf := enaf, destination := destination) ORDER BY vintage) AS classes
+        FROM src.piece_class GROUP BY piece_id
+      )
+      SELECT p.piece_id, p.area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
+      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id)
+      ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
+    await conn.run(`DROP TABLE piece_bbox`);
+
+    // Territories with their headline indicators: last-vintage artificialised share, first→last net flux and ENAF.
+    const has = (t: string): boolean => tables.has(t);
+    const territoryRows = (
+      await conn.runAndReadAll(`
+      WITH ss AS (${has('stock_summary') ? `SELECT level, code, artificialised_share, row_number() OVER (PARTITION BY level, code ORDER BY vintage_rank DESC, vintage DESC) AS rn FROM src.stock_summary` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE artificialised_share, 1 rn WHERE false`}),
+           af AS (${has('artif_flux') ? `SELECT level, code, net_m2, row_number() OVER (PARTITION BY level, code ORDER BY to_rank - from_rank DESC, from_rank) AS rn FROM src.artif_flux` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE net_m2, 1 rn WHERE false`}),
+           en AS (${has('enaf_summary') ? `SELECT level, code, consumption_m2, row_number() OVER (PARTITION BY level, code ORDER BY to_vintage - from_vintage DESC, from_vintage) AS rn FROM src.enaf_summary` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE consumption_m2, 1 rn WHERE false`})
+      SELECT t.level, t.code, t.name, t.coverage_status, t.area_m2 / 1e4 AS area_ha, ss.artificialised_share::DOUBLE AS artificialised_share,
+             af.net_m2 / 1e4 AS net_artif_ha, en.consumption_m2 / 1e4 AS enaf_consumption_ha, ST_AsWKB(t.geom) AS wkb
+      FROM src.territory t
+      LEFT JOIN ss ON ss.level = t.level AND ss.code = t.code AND ss.rn = 1
+      LEFT JOIN af ON af.level = t.level AND af.code = t.code AND af.rn = 1
+      LEFT JOIN en ON en.level = t.level AND en.code = t.code AND en.rn = 1
+      WHERE t.geom IS NOT NULL
+      ORDER BY t.level, t.code`)
+    ).getRowObjectsJS();
+    await conn.run(`CREATE TABLE terr (level VARCHAR, code VARCHAR, name VARCHAR, coverage_status VARCHAR, area_ha DOUBLE, artificialised_share DOUBLE,
+                    net_artif_ha DOUBLE, enaf_consumption_ha DOUBLE, minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE, wkb BLOB)`);
+    const terr = await conn.createAppender('terr');
+    const levels = new Set<string>();
+    for (const row of territoryRows) {
+      const wkb = row.wkb as Uint8Array;
+      const box = wkbBBox(wkb);
+      const level = String(row.level);
+      const zooms = levelZooms(level, input.minzoom, input.maxzoom);
+      if (!zooms || !Number.isFinite(box[0])) continue;
+      levels.add(level);
+      for (const key of ['level', 'code', 'name', 'coverage_status'] as const) {
+        if (row[key] === null || row[key] === undefined) terr.appendNull();
+        else terr.appendVarchar(String(row[key]));
+      }
+      for (const key of ['area_ha', 'artificialised_share', 'net_artif_ha', 'enaf_consumption_ha'] as const) {
+        if (row[key] === null || row[key] === undefined) terr.appendNull();
+        else terr.appendDouble(Number(row[key]));
+      }
+      for (const v of box) terr.appendDouble(v);
+      terr.appendBlob(wkb);
+      terr.endRow();
+      addPartitions(lambert.lambertBoxToLonLat(box), zooms);
+    }
+    terr.closeSync();
+    await conn.run(`CHECKPOINT`);
+
+    const partitions = [...partitionKeys]
+      .map((key) => key.split('/').map(Number) as [number, number, number])
+      .map(([z, x, y]): Partition => ({ z, x, y, zooms: z < input.partitionZoom ? [z, z] : [z, input.maxzoom] }))
+      .sort((a, b) => a.z - b.z || a.x - b.x || a.y - b.y);
+    logger.info(`tiles: ${pieces.toLocaleString('en-US')} pieces, ${territoryRows.length} territories, ${partitions.length} partitions`);
+    return {
+      vintages,
+      levels: [...levels].sort(),
+      legend: buildLegend(legendRows),
+      partitions,
+      bounds,
+      pieces,
+      territories: territoryRows.length,
+    };
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}

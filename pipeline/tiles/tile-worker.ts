@@ -1,0 +1,173 @@
+/**
+ * Tile worker process: opens the scratch index read-only, and for each partition it is sent reads
+ * the pieces and territories whose boxes touch the (buffered) partition tile, reprojects them to
+ * lon/lat, cuts the tiles and appends their gzip bytes to its own blob file. It answers with the
+ * tile references (id, offset, length, hash) so the parent can assemble one clustered archive.
+ * Memory is bounded by one partition.
+ */
+import { openSync, writeSync, closeSync } from 'node:fs';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { Lambert93, pixelMetres, tileBounds } from './geo.js';
+import { TERRITORY_ZOOMS, levelZooms, type Partition } from './tile-index.js';
+import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput } from './tile-builder.js';
+import {
+  changeKind,
+  changeLayer,
+  changePairs,
+  changeProperties,
+  landuseLayer,
+  landuseProperties,
+  territoryLayer,
+  territoryProperties,
+  type PieceClass,
+} from './layers.js';
+import type { TileRef } from './pmtiles-writer.js';
+
+export interface WorkerInit {
+  indexPath: string;
+  blobFile: string;
+  minzoom: number;
+  maxzoom: number;
+  budgetBytes: number;
+}
+
+export interface PartitionResult {
+  tiles: Array<TileRef & { z: number }>;
+  dropped: DropCounts;
+  /** Names of the change layers met in this partition (they depend on each piece's vintages). */
+  changeLayers: string[];
+}
+
+export type WorkerRequest = { type: 'init'; init: WorkerInit } | { type: 'partition'; partition: Partition } | { type: 'close' };
+export type WorkerReply = { type: 'ready' } | { type: 'done'; result: PartitionResult } | { type: 'error'; message: string; stack?: string };
+
+/** Drop-count key for pieces left out of a low-zoom tile because they are smaller than one pixel. */
+export const BELOW_PIXEL = 'pieces_below_one_pixel';
+
+/** Share of the partition tile added on each side of the query box, wider than the clip buffer. */
+const QUERY_BUFFER = 1 / 16;
+
+export class PartitionBuilder {
+  private offset = 0;
+  private readonly lambert = new Lambert93();
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    private readonly fd: number,
+  ) {}
+
+  static async create(init: WorkerInit): Promise<PartitionBuilder> {
+    const instance = await DuckDBInstance.create(init.indexPath, { access_mode: 'READ_ONLY' });
+    const conn = await instance.connect();
+    return new PartitionBuilder(init, instance, conn, openSync(init.blobFile, 'w'));
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+
+  async build(partition: Partition): Promise<PartitionResult> {
+    const { minzoom, maxzoom } = this.init;
+    const lonLat = tileBounds(partition.z, partition.x, partition.y, QUERY_BUFFER);
+    const box = this.lambert.lonLatBoxToLambert(lonLat);
+    const dropped: DropCounts = {};
+    // A partition cutting a single low zoom leaves out pieces smaller than a pixel there, counted.
+    const lowZoom = partition.zooms[1] < maxzoom;
+    const minArea = lowZoom ? pixelMetres(partition.z, (lonLat[1] + lonLat[3]) / 2) ** 2 : 0;
+    const where = `maxx >= ${box[0]} AND minx <= ${box[2]} AND maxy >= ${box[1]} AND miny <= ${box[3]}`;
+
+    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, classes FROM feat WHERE ${where} AND area_m2 >= ${minArea} ORDER BY piece_id`)).getRowObjectsJS();
+    if (lowZoom) {
+      const small = (await this.conn.runAndReadAll(`SELECT count(*)::DOUBLE AS n FROM feat WHERE ${where} AND area_m2 < ${minArea}`)).getRowObjectsJS()[0]!;
+      addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
+    }
+
+    const byLayer = new Map<string, LayerInput>();
+    const layer = (name: string, zooms: [number, number], droppable: boolean): LayerInput => {
+      let entry = byLayer.get(name);
+      if (!entry) byLayer.set(name, (entry = { name, features: [], zooms, droppable }));
+      return entry;
+    };
+    const areaById = new Map<number, number>();
+    for (const row of pieceRows) {
+      const id = Number(row.id);
+      areaById.set(id, Number(row.area_m2));
+      const geometry = this.lambert.geometryToLonLat(row.wkb as Uint8Array);
+      const classes = (row.classes as Array<Record<string, unknown>>).map(
+        (c): PieceClass => ({
+          vintage: Number(c.vintage),
+          code_cs: String(c.code_cs ?? ''),
+          code_us: String(c.code_us ?? ''),
+          category: Number(c.category ?? 0),
+          artificialised: Boolean(c.artificialised),
+          enaf: String(c.enaf ?? ''),
+          destination: c.destination == null ? null : String(c.destination),
+        }),
+      );
+      for (const c of classes) {
+        layer(landuseLayer(c.vintage), [minzoom, maxzoom], true).features.push({ type: 'Feature', id, geometry, properties: landuseProperties(c) });
+      }
+      for (const [from, to] of changePairs(classes)) {
+        const kind = changeKind(from, to);
+        if (!kind) continue;
+        layer(changeLayer(from.vintage, to.vintage), [minzoom, maxzoom], true).features.push({ type: 'Feature', id, geometry, properties: changeProperties(from, to, kind) });
+      }
+    }
+
+    const levels = Object.keys(TERRITORY_ZOOMS).filter((level) => {
+      const z = levelZooms(level, minzoom, maxzoom);
+      return z && z[0] <= partition.zooms[1] && z[1] >= partition.zooms[0];
+    });
+    if (levels.length > 0) {
+      const list = levels.map((l) => `'${l}'`).join(', ');
+      const territoryRows = (await this.conn.runAndReadAll(`SELECT * FROM terr WHERE ${where} AND level IN (${list}) ORDER BY level, code`)).getRowObjectsJS();
+      territoryRows.forEach((row) => {
+        const level = String(row.level);
+        layer(territoryLayer(level), levelZooms(level, minzoom, maxzoom)!, false).features.push({
+          type: 'Feature',
+          geometry: this.lambert.geometryToLonLat(row.wkb as Uint8Array),
+          properties: territoryProperties(row),
+        });
+      });
+    }
+
+    const layers = [...byLayer.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const built = buildPartitionTiles(partition, layers, { budgetBytes: this.init.budgetBytes, maxzoom, areaById });
+    for (const [name, perZoom] of Object.entries(built.dropped)) for (const [z, n] of Object.entries(perZoom)) addDrop(dropped, name, Number(z), n);
+    const tiles = built.tiles.map((tile) => {
+      writeSync(this.fd, tile.gzip);
+      const ref = { tileId: tile.tileId, z: tile.z, hash: tile.hash, length: tile.gzip.length, file: this.init.blobFile, offset: this.offset };
+      this.offset += tile.gzip.length;
+      return ref;
+    });
+    return { tiles, dropped, changeLayers: layers.filter((l) => l.name.startsWith('change_')).map((l) => l.name) };
+  }
+}
+
+// Child-process entry: one request at a time, answered in order.
+if (process.send && process.argv.includes('--ocs-zan-tile-worker')) {
+  let builder: PartitionBuilder | undefined;
+  let queue = Promise.resolve();
+  const reply = (message: WorkerReply): void => void process.send!(message);
+  process.on('message', (message: WorkerRequest) => {
+    queue = queue.then(async () => {
+      try {
+        if (message.type === 'init') {
+          builder = await PartitionBuilder.create(message.init);
+          reply({ type: 'ready' });
+        } else if (message.type === 'partition') {
+          reply({ type: 'done', result: await builder!.build(message.partition) });
+        } else {
+          builder?.close();
+          process.disconnect();
+        }
+      } catch (error) {
+        reply({ type: 'error', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
+      }
+    });
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * Stage `tiles`: OUT/ocs.duckdb → one PMTiles v3 archive of gzip MVT tiles (land use per vintage,
+ * changes per period, territories with headline indicators), with vector_layers, bounds, centre,
+ * attribution, the décret 2023-1096 legend and per-zoom drop counts in its metadata.
+ *
+ * Plan: index pieces and territories with bounding boxes in a scratch DuckDB (tile-index.ts), cut
+ * partitions (one tile per low zoom, or a z10 tile and all its descendants) in worker processes
+ * that stream tile blobs to temp files (tile-worker.ts), then assemble a clustered, deduplicated
+ * archive (pmtiles-writer.ts). The result does not depend on `jobs`.
+ *
+ * @example
+ * const summary = await buildTiles({ db: 'OUT/ocs.duckdb', out: 'OUT/tiles/ocs.pmtiles', minzoom: 6, maxzoom: 14, format: 'pmtiles', jobs: 2 });
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { inStage, UserError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { AtomicOutput } from '../output-dir.js';
+import { childModule } from '../paths.js';
+import { TOOL_VERSION } from '../version.js';
+import { levelZooms, prepareTileIndex, type Partition } from './tile-index.js';
+import { addDrop, type DropCounts } from './tile-builder.js';
+import { CHANGE_FIELDS, LANDUSE_FIELDS, TERRITORY_FIELDS, landuseLayer, territoryLayer } from './layers.js';
+import { writePmtiles, type TileRef } from './pmtiles-writer.js';
+import type { PartitionResult, WorkerInit, WorkerReply, WorkerRequest } from './tile-worker.js';
+
+export const ATTRIBUTION = 'OCS GE IGN / ocs-zan';
+export const DEFAULT_TILE_BUDGET_BYTES = 500_000;
+/** Zoom of the partitions that produce themselves and all their descendants. */
+const PARTITION_ZOOM = 10;
+const MAX_ZOOM_LIMIT = 16;
+
+export type TileFormat = 'pmtiles';
+
+export interface BuildTilesInput {
+  db: string;
+  out: string;
+  minzoom?: number;
+  maxzoom?: number;
+  format?: TileFormat;
+  jobs?: number;
+  force?: boolean;
+  /** Largest compressed tile allowed; bigger ones lose their smallest pieces. */
+  budgetBytes?: number;
+  logger?: Logger;
+}
+
+export interface ZoomStats {
+  tiles: number;
+  bytes: number;
+  largest: number;
+}
+
+export interface BuildTilesSummary {
+  path: string;
+  tiles: number;
+  distinctTiles: number;
+  bytes: number;
+  largestTile: { z: number; tileId: number; bytes: number };
+  perZoom: Record<string, ZoomStats>;
+  dropped: DropCounts;
+  layers: string[];
+  partitions: number;
+  seconds: number;
+}
+
+interface WorkerHandle {
+  child: ChildProcess;
+  request(message: WorkerRequest): Promise<WorkerReply>;
+}
+
+function startWorker(): WorkerHandle {
+  const { file, execArgv } = childModule(import.meta.url, 'tile-worker');
+  const child = fork(file, ['--ocs-zan-tile-worker'], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const request = (message: WorkerRequest): Promise<WorkerReply> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (reply: WorkerReply): void => {
+        child.off('exit', onExit);
+        resolve(reply);
+      };
+      const onExit = (code: number | null, signal: string | null): void => {
+        child.off('message', onMessage);
+        reject(new Error(`tile worker exited (code ${code}, signal ${signal})`));
+      };
+      child.once('message', onMessage);
+      child.once('exit', onExit);
+      child.send(message);
+    });
+  return { child, request };
+}
+
+function expectReply<T extends WorkerReply['type']>(reply: WorkerReply, type: T): Extract<WorkerReply, { type: T }> {
+  if (reply.type === 'error') {
+    const error = new Error(reply.message);
+    if (reply.stack) error.stack = reply.stack;
+    throw error;
+  }
+  if (reply.type !== type) throw new Error(`tile worker answered ${reply.type}, expected ${type}`);
+  return reply as Extract<WorkerReply, { type: T }>;
+}
+
+/** Runs partitions over `jobs` worker processes, taking the next partition as each one frees up. */
+async function runPartitions(partitions: Partition[], jobs: number, init: Omit<WorkerInit, 'blobFile'>, workDir: string, logger: Logger): Promise<PartitionResult[]> {
+  const results: PartitionResult[] = new Array(partitions.length);
+  let next = 0;
+  const progress = logger.progress('tiles: partitions', 'partitions');
+  const workers = Array.from({ length: Math.max(1, Math.min(jobs, partitions.length)) }, () => startWorker());
+  try {
+    await Promise.all(
+      workers.map(async (worker, w) => {
+        expectReply(await worker.request({ type: 'init', init: { ...init, blobFile: path.join(workDir, `blobs-${w}.bin`) } }), 'ready');
+        while (next < partitions.length) {
+          const index = next++;
+          const p = partitions[index]!;
+          results[index] = await inStage('tiles', `${p.z}/${p.x}/${p.y}`, async () => expectReply(await worker.request({ type: 'partition', partition: p }), 'done').result);
+          progress.tick();
+        }
+        await worker.request({ type: 'close' }).catch(() => undefined);
+      }),
+    );
+  } finally {
+    for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill();
+  }
+  return results;
+}
+
+function checkInput(input: BuildTilesInput, minzoom: number, maxzoom: number): void {
+  if (!existsSync(input.db)) throw new UserError('DuckDB file not found', { file: input.db, remedy: 'run `ocs-zan run` first or fix --db' });
+  if (!Number.isInteger(minzoom) || !Number.isInteger(maxzoom) || minzoom < 0 || maxzoom > MAX_ZOOM_LIMIT || minzoom > maxzoom) {
+    throw new UserError(`invalid zoom range ${minzoom}–${maxzoom}`, { remedy: `use 0 <= --minzoom <= --maxzoom <= ${MAX_ZOOM_LIMIT}` });
+  }
+  if ((input.format ?? 'pmtiles') !== 'pmtiles') throw new UserError(`unsupported tile format ${input.format}`, { remedy: 'use --format pmtiles' });
+}
+
+export async function buildTiles(input: BuildTilesInput): Promise<BuildTilesSummary> {
+  const started = performance.now();
+  const logger = input.logger ?? silentLogger;
+  const minzoom = input.minzoom ?? 6;
+  const maxzoom = input.maxzoom ?? 14;
+  const budgetBytes = input.budgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
+  checkInput(input, minzoom, maxzoom);
+  const db = path.resolve(input.db);
+  return inStage('tiles', undefined, () =>
+    AtomicOutput.write(input.out, { force: input.force }, async (tempPath) => {
+      const workDir = await mkdtemp(path.join(os.tmpdir(), 'ocs-zan-tiles-'));
+      try {
+        const indexPath = path.join(workDir, 'index.duckdb');
+        const partitionZoom = Math.min(Math.max(PARTITION_ZOOM, minzoom), maxzoom);
+        logger.info(`tiles: z${minzoom}–${maxzoom}, partitions at z${partitionZoom} (one tile each below), ${input.jobs ?? 2} worker(s)`);
+        const plan = await prepareTileIndex({ db, indexPath, minzoom, maxzoom, partitionZoom, logger });
+        const results = await runPartitions(plan.partitions, input.jobs ?? 2, { indexPath, minzoom, maxzoom, budgetBytes }, workDir, logger);
+
+        const tiles: Array<TileRef & { z: number }> = results.flatMap((r) => r.tiles);
+        const dropped: DropCounts = {};
+        for (const r of results) for (const [layer, perZoom] of Object.entries(r.dropped)) for (const [z, n] of Object.entries(perZoom)) addDrop(dropped, layer, Number(z), n);
+        const sortedDropped = Object.fromEntries(Object.keys(dropped).sort().map((k) => [k, dropped[k]!]));
+        const changeLayers = [...new Set(results.flatMap((r) => r.changeLayers))].sort();
+        const perZoom: Record<string, ZoomStats> = {};
+        let largestTile = { z: 0, tileId: 0, bytes: 0 };
+        for (const t of tiles) {
+          const s = (perZoom[t.z] ??= { tiles: 0, bytes: 0, largest: 0 });
+          s.tiles += 1;
+          s.bytes += t.length;
+          s.largest = Math.max(s.largest, t.length);
+          if (t.length > largestTile.bytes || (t.length === largestTile.bytes && t.tileId < largestTile.tileId)) largestTile = { z: t.z, tileId: t.tileId, bytes: t.length };
+        }
+
+        const vectorLayers = [
+          ...plan.vintages.map((v) => ({ id: landuseLayer(v), description: `Land use at vintage ${v} (décret 2023-1096 category)`, minzoom, maxzoom, fields: LANDUSE_FIELDS })),
+          ...changeLayers.map((id) => ({ id, description: `Pieces whose class changed, ${id.slice(7).replace('_', ' → ')}`, minzoom, maxzoom, fields: CHANGE_FIELDS })),
+          ...plan.levels.map((level) => {
+            const [lo, hi] = levelZooms(level, minzoom, maxzoom)!;
+            return { id: territoryLayer(level), description: `Territories (${level}) with headline indicators`, minzoom: lo, maxzoom: hi, fields: TERRITORY_FIELDS };
+          }),
+        ];
+        const round6 = (v: number): number => Math.round(v * 1e6) / 1e6;
+        const bounds = (Number.isFinite(plan.bounds[0]) ? plan.bounds : [-180, -85, 180, 85]).map(round6) as [number, number, number, number];
+        const fitZoom = Math.floor(Math.log2((360 / Math.max(bounds[2] - bounds[0], 1e-6)) * 3));
+        const center: [number, number, number] = [round6((bounds[0] + bounds[2]) / 2), round6((bounds[1] + bounds[3]) / 2), Math.min(maxzoom, Math.max(minzoom, fitZoom))];
+        const metadata = {
+          name: 'ocs-zan',
+          description: 'Land use (OCS) by vintage, changes between vintages and ZAN indicators by territory',
+          attribution: ATTRIBUTION,
+          type: 'overlay',
+          format: 'pbf',
+          generator: `ocs-zan ${TOOL_VERSION}`,
+          minzoom,
+          maxzoom,
+          bounds,
+          center,
+          vector_layers: vectorLayers,
+          vintages: plan.vintages,
+          territory_levels: Object.fromEntries(plan.levels.map((l) => [l, levelZooms(l, minzoom, maxzoom)])),
+          legend: plan.legend,
+          tile_budget_bytes: budgetBytes,
+          dropped_features: sortedDropped,
+          tiles_per_zoom: perZoom,
+        };
+        const blobs = new BlobReader();
+        const archive = await writePmtiles(tempPath, tiles, (tile) => blobs.read(tile), { minZoom: minzoom, maxZoom: maxzoom, bounds, center, metadata }).finally(() => blobs.close());
+        for (const [layer, perZ] of Object.entries(sortedDropped)) logger.info(`tiles: dropped ${layer}: ${Object.entries(perZ).map(([z, n]) => `z${z} ${n}`).join(', ')}`);
+        logger.info(`tiles: ${archive.addressedTiles} tiles (${archive.tileContents} distinct), ${(archive.bytes / 1e6).toFixed(2)} MB, largest ${largestTile.bytes} B`);
+        return {
+          path: path.resolve(input.out),
+          tiles: archive.addressedTiles,
+          distinctTiles: archive.tileContents,
+          bytes: archive.bytes,
+          largestTile,
+          perZoom,
+          dropped: sortedDropped,
+          layers: vectorLayers.map((l) => l.id),
+          partitions: plan.partitions.length,
+          seconds: (performance.now() - started) / 1000,
+        };
+      } finally {
+        await rm(workDir, { recursive: true, force: true });
+      }
+    }),
+  );
+}
+
+/** Reads tile blobs back from the workers' files, keeping one handle per file open. */
+class BlobReader {
+  private readonly handles = new Map<string, FileHandle>();
+
+  async read(tile: TileRef): Promise<Buffer> {
+    let handle = this.handles.get(tile.file);
+    if (!handle) this.handles.set(tile.file, (handle = await open(tile.file, 'r')));
+    const buffer = Buffer.alloc(tile.length);
+    await handle.read(buffer, 0, tile.length, tile.offset);
+    return buffer;
+  }
+
+  async close(): Promise<void> {
+    for (const handle of this.handles.values()) await handle.close();
+    this.handles.clear();
+  }
+}
