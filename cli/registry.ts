@@ -4,6 +4,7 @@ import { TOOL_VERSION } from '../pipeline/version.js';
 // One line per command module; each exports `register(program)`.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./commands/tiles.js'),
+  () => import('./commands/ingest.js'),
 ];
 
 export interface CliIo {

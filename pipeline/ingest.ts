@@ -1,0 +1,333 @@
+/**
+ * Ingest stage: reads each OCS vintage from any OGR source (one layer per vintage, or one multi-date
+ * layer with a code column per vintage), classifies every polygon with the nomenclature, repairs and
+ * explodes geometries, reprojects to EPSG:2154 and stages `<stageDir>/vintage-<key>.fgb` plus
+ * `<stageDir>/manifest.json` (see `StageManifest` in pipeline/types.ts).
+ *
+ * All inputs (files, layers, fields, CRS, disk space) are checked before anything is written; the
+ * stage directory appears atomically. Features stream from reader to writer one at a time; only
+ * unknown-code statistics (and IDs, to count duplicates) are kept in memory.
+ *
+ * @example
+ *   const manifest = await ingest([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
+ *   manifest.vintages[0].countsByCategory['1']; // m² of category 1 (built)
+ */
+import { createReadStream } from 'node:fs';
+import { statfs, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import gdal from 'gdal-async';
+import { loadNomenclature, loadProfile } from '../nomenclature/loader.js';
+import type { Nomenclature, Profile } from '../nomenclature/loader.js';
+import { inStage, UserError } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
+import { AtomicOutput } from './output-dir.js';
+import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from './types.js';
+import { datasetFiles, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
+import { newRepairs, polygonParts } from './ingest-geometry.js';
+
+export type { VintageSource } from './ingest-source.js';
+
+export interface IngestOptions {
+  stageDir: string;
+  /** Profile name or YAML path; default 'ocsge'. */
+  profile?: string;
+  /** Role → field name, replacing the profile's candidates (`--cs-field`, `--field role=name`). */
+  fields?: Record<string, string>;
+  /** Sources are one multi-date layer: code fields are `<candidate>_<year>`. */
+  multiDate?: boolean;
+  /** CRS for layers that declare none, e.g. 'EPSG:2154'. */
+  assumeCrs?: string;
+  /** 'error' (default): unknown or missing codes stop the run; 'report': stage them as unclassified. */
+  unknownCodes?: 'error' | 'report';
+  force?: boolean;
+  logger?: Logger;
+}
+
+/** Parses `YEAR=PATH[#layer]` or `DEP:YEAR=PATH[#layer]`. */
+export function parseVintageSpec(spec: string): VintageSource {
+  const match = /^(?:([0-9]{2,3}|2[AB]):)?([0-9]{4})=(.+)$/i.exec(spec.trim());
+  if (!match) {
+    throw new UserError(`bad vintage '${spec}'`, { remedy: 'expected YEAR=PATH[#layer] or DEP:YEAR=PATH[#layer], e.g. 2019=ocs.gpkg#ocsge_2019' });
+  }
+  const { path: file, layer } = splitLayer(match[3]!);
+  return { year: Number(match[2]), departement: match[1]?.toUpperCase() ?? null, path: file, ...(layer !== undefined ? { layer } : {}) };
+}
+
+/**
+ * One source per vintage of a multi-date layer (`PATH[#layer]`): the years found in its column
+ * names, or `years` when given (each must have its columns).
+ */
+export function multiDateSources(spec: string, options: { profile?: string; fields?: Record<string, string>; years?: number[] } = {}): VintageSource[] {
+  const { path: file, layer: layerName } = splitLayer(spec);
+  const profile = loadProfile(options.profile ?? 'ocsge');
+  const dataset = openDataset(file);
+  try {
+    const layers: gdal.Layer[] = [];
+    dataset.layers.forEach((layer) => void layers.push(layer));
+    const layer = layerName === undefined ? (layers.length === 1 ? layers[0] : undefined) : layers.find((l) => l.name.toLowerCase() === layerName.toLowerCase());
+    if (!layer) {
+      throw new UserError(layerName === undefined ? `${layers.length} layers` : `no layer named ${layerName}`, {
+        file,
+        remedy: `choose one with PATH#layer among ${layers.map((l) => l.name).join(', ')}`,
+      });
+    }
+    const found = multiDateYears(layer, profile.roles, options.fields ?? {});
+    if (found.length === 0) {
+      throw new UserError('no multi-date code columns (expected e.g. code_cs_2019, code_us_2019)', {
+        file,
+        layer: layer.name,
+        remedy: `the layer's fields are ${layer.fields.getNames().join(', ')}; name the base with --cs-field/--us-field or --field role=NAME`,
+      });
+    }
+    const missing = (options.years ?? []).filter((year) => !found.includes(year));
+    if (missing.length > 0) {
+      throw new UserError(`no code columns for ${missing.join(', ')}`, { file, layer: layer.name, remedy: `the layer has vintages ${found.join(', ')}` });
+    }
+    const years = options.years && options.years.length > 0 ? [...options.years].sort((a, b) => a - b) : found;
+    return years.map((year) => ({ year, departement: null, path: file, layer: layer.name }));
+  } finally {
+    dataset.close();
+  }
+}
+
+const stagingKey = (source: VintageSource): string => (source.departement ? `${source.departement}-${source.year}` : String(source.year));
+
+interface Plan {
+  source: VintageSource;
+  key: string;
+  opened: OpenedSource;
+  files: string[];
+}
+
+/** Stages the given vintages; resolves to the manifest written beside them. */
+export async function ingest(sources: VintageSource[], options: IngestOptions): Promise<StageManifest> {
+  const logger = options.logger ?? silentLogger;
+  if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer] or --multi-date PATH' });
+  const nomenclature = loadNomenclature();
+  const profile = loadProfile(options.profile ?? 'ocsge');
+  const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
+  try {
+    return await AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
+      const vintages: StagedVintage[] = [];
+      for (const plan of plans) {
+        vintages.push(await inStage('ingest', plan.key, () => stageVintage(plan, tempDir, nomenclature, profile, options, logger)));
+      }
+      const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: nomenclature.version, profile: profile.name, vintages };
+      await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      return manifest;
+    });
+  } finally {
+    for (const plan of plans) plan.opened.close();
+  }
+}
+
+/** Opens and checks every source, and the free disk space, before anything is written. */
+async function preflight(sources: VintageSource[], profile: Profile, options: IngestOptions): Promise<Plan[]> {
+  const keys = new Set<string>();
+  const plans: Plan[] = [];
+  try {
+    for (const source of sources) {
+      const key = stagingKey(source);
+      if (keys.has(key)) throw new UserError(`vintage ${key} given twice`, { file: source.path, remedy: 'give each YEAR (or DEP:YEAR) once' });
+      keys.add(key);
+      const opened = openSource(source, {
+        roles: profile.roles,
+        overrides: options.fields ?? {},
+        multiDateYear: options.multiDate ? source.year : null,
+        assumeCrs: options.assumeCrs,
+      });
+      plans.push({ source, key, opened, files: datasetFiles(opened.file) });
+    }
+    await checkDiskSpace(options.stageDir, plans);
+    return plans;
+  } catch (error) {
+    for (const plan of plans) plan.opened.close();
+    throw error;
+  }
+}
+
+/** Staged FlatGeobuf with its spatial index and temporary copy take about twice the sources' size. */
+async function checkDiskSpace(stageDir: string, plans: Plan[]): Promise<void> {
+  let needed = 0;
+  for (const plan of plans) for (const file of plan.files) needed += 2 * (await stat(file)).size;
+  let dir = path.resolve(path.dirname(path.resolve(stageDir)));
+  for (;;) {
+    try {
+      const fs = await statfs(dir);
+      const free = fs.bavail * fs.bsize;
+      if (free < needed) {
+        throw new UserError(`not enough disk space: ${mb(free)} free, about ${mb(needed)} needed`, { file: dir, remedy: 'free some space or choose another --out' });
+      }
+      return;
+    } catch (error) {
+      if (error instanceof UserError || path.dirname(dir) === dir) throw error;
+      dir = path.dirname(dir);
+    }
+  }
+}
+
+const mb = (bytes: number): string => `${Math.ceil(bytes / 1e6)} MB`;
+
+async function sha256(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of files) {
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+const FIELD_TYPES = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal } as const;
+
+interface UnknownCode {
+  count: number;
+  example: string;
+}
+
+/** Reads, classifies, repairs and writes one vintage, feature by feature. */
+async function stageVintage(
+  plan: Plan,
+  tempDir: string,
+  nomenclature: Nomenclature,
+  profile: Profile,
+  options: IngestOptions,
+  logger: Logger,
+): Promise<StagedVintage> {
+  const { opened, key } = plan;
+  const fileName = `vintage-${key}.fgb`;
+  const output = gdal.drivers.get('FlatGeobuf').create(path.join(tempDir, fileName));
+  const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
+  for (const [name, type] of Object.entries(STAGED_FIELDS)) outLayer.fields.add(new gdal.FieldDefn(name, FIELD_TYPES[type]));
+
+  const roles = Object.keys(profile.roles);
+  const repairs = newRepairs();
+  const unknown = new Map<string, UnknownCode>();
+  const seenIds = opened.idField ? new Set<string>() : null;
+  const byCategory = new Map<number, number>();
+  const report = options.unknownCodes === 'report';
+  let staged = 0;
+  let areaM2 = 0;
+  let read = 0;
+  const progress = logger.progress(`ingest ${key}`);
+  const where = { file: opened.file, layer: opened.layerName };
+
+  const layer = opened.layer;
+  const next = (first: boolean): gdal.Feature | null => {
+    try {
+      return first ? layer.features.first() : layer.features.next();
+    } catch (error) {
+      throw unreadable(opened.file, error, opened.layerName);
+    }
+  };
+  for (let feature = next(true); feature; feature = next(false)) {
+    read++;
+    progress.tick();
+    const id = opened.idField ? text(feature.fields.get(opened.idField)) : String(feature.fid);
+    if (seenIds) {
+      if (seenIds.has(id)) repairs.duplicate_ids++;
+      else seenIds.add(id);
+    }
+    const values: Record<string, string> = {};
+    for (const role of roles) values[role] = text(feature.fields.get(opened.fields[role]!));
+    let official: boolean | undefined;
+    try {
+      official = opened.artifField ? parseArtif(feature.fields.get(opened.artifField)) : undefined;
+    } catch (error) {
+      if (error instanceof UserError) throw new UserError(error.message, { ...where, feature: id, remedy: error.context.remedy });
+      throw error;
+    }
+    const anyMissing = roles.some((role) => values[role] === '');
+    const codes = anyMissing ? null : profile.toCsUs(values);
+    let classes: LandClasses | null = codes ? nomenclature.classify(codes.codeCs, codes.codeUs, official) : null;
+    if (!classes) {
+      const label = roles.map((role) => values[role] || '<missing>').join(' × ');
+      const entry = unknown.get(label);
+      if (entry) entry.count++;
+      else unknown.set(label, { count: 1, example: id });
+      if (!report) continue;
+      repairs.unclassified_features++;
+      classes = nomenclature.unclassified(codes?.codeCs ?? values[roles[0]!] ?? '', codes?.codeUs ?? (roles[1] ? values[roles[1]]! : ''));
+    }
+
+    let geometry: gdal.Geometry | null;
+    try {
+      geometry = feature.getGeometry();
+    } catch (error) {
+      throw unreadable(opened.file, error, opened.layerName);
+    }
+    if (geometry && opened.transform && !geometry.isEmpty()) geometry.transform(opened.transform);
+    for (const polygon of polygonParts(geometry, repairs)) {
+      const area = polygon.getArea();
+      const out = new gdal.Feature(outLayer);
+      out.fields.set({
+        src_id: id,
+        code_cs: classes.codeCs,
+        code_us: classes.codeUs,
+        category: classes.category,
+        artif: classes.artificialised ? 1 : 0,
+        artif_rule: classes.artifRule,
+        sealed: classes.sealed ? 1 : 0,
+        enaf: classes.enaf,
+        destination: classes.destination ?? '',
+        area_m2: area,
+      });
+      out.setGeometry(polygon);
+      outLayer.features.add(out);
+      staged++;
+      areaM2 += area;
+      byCategory.set(classes.category, (byCategory.get(classes.category) ?? 0) + area);
+    }
+  }
+  const timing = progress.done();
+  // A truncated file can end the feature loop early without a GDAL exception: compare with the header.
+  if (opened.declaredFeatures >= 0 && read !== opened.declaredFeatures) {
+    throw unreadable(opened.file, new Error(`read ${read} features, the header declares ${opened.declaredFeatures}`), opened.layerName);
+  }
+  if (unknown.size > 0 && !report) {
+    output.close();
+    throw new UserError(`${unknown.size} unknown or missing code${unknown.size > 1 ? 's' : ''}: ${describeUnknown(unknown)}`, {
+      ...where,
+      remedy: 'map them in a profile (--profile) or pass --unknown-codes=report to stage them as unclassified',
+    });
+  }
+  for (const [label, entry] of unknown) {
+    logger.warn(`ingest ${key}: unclassified code ${label}: ${entry.count} features (e.g. feature ${entry.example})`);
+  }
+  output.close();
+  if (repairs.invalid_repair_area_change_m2 > 0 || repairs.area_dropped_m2 > 0) {
+    logger.warn(
+      `ingest ${key}: geometry repairs changed ${round(repairs.invalid_repair_area_change_m2)} m² and dropped ${round(repairs.area_dropped_m2)} m² of degenerate polygons`,
+    );
+  }
+  logger.info(`ingest ${key}: ${read} features → ${staged} polygons, ${round(areaM2 / 1e4)} ha, ${Math.round(timing.perSecond)} features/s`);
+
+  const countsByCategory: Record<string, number> = {};
+  for (const category of [...byCategory.keys()].sort((a, b) => a - b)) countsByCategory[String(category)] = byCategory.get(category)!;
+  return {
+    year: plan.source.year,
+    departement: plan.source.departement,
+    key,
+    path: fileName,
+    source: { path: opened.file, layer: opened.layerName, sha256: await sha256(plan.files), crs: opened.crs },
+    features: staged,
+    areaM2,
+    repairs: { ...repairs },
+    countsByCategory,
+  };
+}
+
+function text(value: unknown): string {
+  return value === null || value === undefined ? '' : String(value).trim();
+}
+
+const round = (n: number): number => Math.round(n * 100) / 100;
+
+/** `CS9 × US1 (3 features, e.g. feature 12); …`, most frequent first, at most 20. */
+function describeUnknown(unknown: Map<string, UnknownCode>): string {
+  const entries = [...unknown].sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]));
+  const shown = entries
+    .slice(0, 20)
+    .map(([label, { count, example }]) => `${label} (${count} feature${count > 1 ? 's' : ''}, e.g. feature ${example})`)
+    .join('; ');
+  return entries.length > 20 ? `${shown}; and ${entries.length - 20} more` : shown;
+}
