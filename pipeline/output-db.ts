@@ -1,0 +1,311 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import gdal from 'gdal-async';
+import { UserError } from './errors.js';
+import { applyComments, computeIndicators, type IndicatorOptions } from './indicators.js';
+import { silentLogger, type Logger } from './log.js';
+import { LAMBERT93_PROJJSON_PATH } from './paths.js';
+import { TOOL_VERSION } from './version.js';
+
+/**
+ * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
+ * then computes the indicators (pipeline/indicators.ts). Schema: docs/OUTPUT_SCHEMA.md.
+ *
+ * The file is built at a temporary sibling path and renamed into place when complete.
+ *
+ * @example
+ * await createOutputDb({
+ *   dbPath: 'OUT/ocs.duckdb', pieceParquet: 'work/piece.parquet', pieceClassParquet: 'work/piece_class.parquet',
+ *   territories, nomenclature: loadNomenclature(), runMetadata: { inputs: '…' },
+ * });
+ */
+
+export const LEVELS = ['commune', 'epci', 'scot', 'departement', 'region'] as const;
+export type Level = (typeof LEVELS)[number];
+
+/** What the territories stage hands over (structurally: extra fields are ignored). */
+export interface OutputTerritories {
+  communes: Array<{ code: string; name: string; departement: string; geomWkb: Uint8Array; area_m2: number }>;
+  /** Membership rows for the levels above the commune (commune rows are added here). */
+  levels: Array<{ commune_code: string; level: Level; code: string; name: string }>;
+  /** Higher-level geometry (union of member communes); computed with GEOS when missing. */
+  unions?: Array<{ level: Level; code: string; geomWkb: Uint8Array }>;
+}
+
+export interface OutputNomenclature {
+  version: string;
+  categories: Array<{ num: number; label: string; artificialised: boolean }>;
+}
+
+export interface OutputDbInput {
+  dbPath: string;
+  /** One Parquet file or the parts of one (same schema). */
+  pieceParquet: string | string[];
+  pieceClassParquet: string | string[];
+  territories: OutputTerritories;
+  nomenclature: OutputNomenclature;
+  /** Recorded as `run_metadata` rows (inputs with sha256, options, timings…). */
+  runMetadata: Record<string, string>;
+  indicators?: IndicatorOptions;
+  logger?: Logger;
+}
+
+export interface OutputDbResult {
+  dbPath: string;
+  rows: Record<string, number>;
+  seconds: number;
+}
+
+/** Minified Lambert-93 PROJJSON, the CRS of every GEOMETRY column. */
+export const LAMBERT93_PROJJSON: string = JSON.stringify(JSON.parse(readFileSync(LAMBERT93_PROJJSON_PATH, 'utf8')));
+const CRS = `'${LAMBERT93_PROJJSON.replace(/'/g, "''")}'`;
+export const GEOMETRY_TYPE = `GEOMETRY(${CRS})`;
+
+const PIECE_COLUMNS = ['piece_id', 'commune_code', 'area_m2', 'geom'];
+const PIECE_CLASS_COLUMNS = ['piece_id', 'vintage', 'code_cs', 'code_us', 'category', 'artificialised', 'artif_rule', 'sealed', 'enaf', 'destination'];
+
+const BASE_COMMENTS: Record<string, { table: string; columns: Record<string, string> }> = {
+  territory: {
+    table: 'Territories of every level with area, data coverage and geometry (EPSG:2154)',
+    columns: {
+      level: 'commune, epci, scot, departement or region',
+      code: 'Territory code (INSEE commune or département code, SIREN of the EPCI, SCoT code, région code)',
+      name: 'Territory name',
+      area_m2: 'Area in m²: cleaned commune polygon area; higher levels sum their communes',
+      coverage_status: 'complete_uniform (same vintages everywhere), complete_mixed (years differ between communes), partial (some communes, or more than 0.5 % of the area at some vintage, without data), no_data',
+      vintages: 'Vintage years, with their départements when they differ: 2018, 2021 (67); 2019, 2022 (68)',
+      communes: 'Number of member communes',
+      geom: 'Polygon(s) in EPSG:2154: cleaned commune partition; higher levels are the union of their communes',
+    },
+  },
+  membership: {
+    table: 'Which territory of each level every commune belongs to (the commune itself included)',
+    columns: { commune_code: 'INSEE code of the commune', level: 'Territory level', code: 'Territory code at that level' },
+  },
+  piece: {
+    table: 'Atomic pieces: one commune, one class per vintage (overlay of all vintages and communes)',
+    columns: {
+      piece_id: 'Piece identifier, assigned after a deterministic sort',
+      commune_code: 'INSEE code of the commune holding the piece',
+      area_m2: 'Planar area in m² (EPSG:2154)',
+      geom: 'Polygon in EPSG:2154',
+    },
+  },
+  piece_class: {
+    table: 'Class of each piece at each vintage covering it (no row: not covered at that vintage)',
+    columns: {
+      piece_id: 'Piece identifier (piece.piece_id)',
+      vintage: 'Vintage year',
+      code_cs: 'Couverture code (CS, OCS GE)',
+      code_us: 'Usage code (US, OCS GE)',
+      category: 'Décret 2023-1096 category 1..10, 0 = unclassified',
+      artificialised: 'Artificialised according to artif_rule',
+      artif_rule: 'Which rule decided: matrix (CS×US), official (producer artif field) or unclassified',
+      sealed: 'Sealed (imperméabilisé): categories 1 and 2',
+      enaf: 'naf (natural, agricultural, forest), urban, or unclassified',
+      destination: 'ENAF destination when urban (habitat, activite, mixte, route, ferre, autre_infrastructure, inconnu); NULL when NAF',
+    },
+  },
+  nomenclature_category: {
+    table: 'Décret 2023-1096 categories (annex to art. R.101-1 code de l’urbanisme)',
+    columns: { category: 'Category number 1..10 (0 = unclassified)', label: 'Category label', artificialised: 'Whether the category counts as artificialised' },
+  },
+  run_metadata: {
+    table: 'How this database was produced: inputs with sha256, nomenclature version, options, tool version, timings',
+    columns: { key: 'Metadata key', value: 'Metadata value (JSON when structured)' },
+  },
+};
+
+const asList = (files: string | string[]): string[] => (Array.isArray(files) ? files : [files]);
+const sqlList = (files: string[]): string => `[${files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}]`;
+
+/** Builds the output database at `dbPath` (overwritten if present: the caller owns the output directory). */
+export async function createOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
+  const started = performance.now();
+  const logger = input.logger ?? silentLogger;
+  const pieceFiles = asList(input.pieceParquet);
+  const classFiles = asList(input.pieceClassParquet);
+  for (const file of [...pieceFiles, ...classFiles]) {
+    if (!existsSync(file)) throw new UserError('Parquet file not found', { file, remedy: 'run the overlay stage first' });
+  }
+  if (input.territories.communes.length === 0) throw new UserError('no communes to compute indicators for');
+
+  const tempPath = path.join(path.dirname(input.dbPath), `.${path.basename(input.dbPath)}.tmp-${process.pid}`);
+  await rm(tempPath, { force: true });
+  await rm(`${tempPath}.wal`, { force: true });
+  const instance = await DuckDBInstance.create(tempPath);
+  const connection = await instance.connect();
+  try {
+    await loadTerritories(connection, input.territories);
+    await loadPieces(connection, pieceFiles, classFiles);
+    await loadNomenclatureAndMetadata(connection, input);
+    logger.info('indicators: computing');
+    await computeIndicators(connection, input.indicators);
+    await applyComments(connection, BASE_COMMENTS);
+    const rows: Record<string, number> = {};
+    const reader = await connection.runAndReadAll(
+      `SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name`,
+    );
+    for (const [name, count] of reader.getRows() as Array<[string, bigint]>) rows[name] = Number(count);
+    await connection.run('CHECKPOINT');
+    connection.closeSync();
+    instance.closeSync();
+    await rename(tempPath, input.dbPath);
+    return { dbPath: input.dbPath, rows, seconds: (performance.now() - started) / 1000 };
+  } catch (error) {
+    connection.closeSync();
+    instance.closeSync();
+    await rm(tempPath, { force: true });
+    await rm(`${tempPath}.wal`, { force: true });
+    throw error;
+  }
+}
+
+async function loadTerritories(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {
+  await connection.run(`CREATE TEMP TABLE _communes_in (code VARCHAR, name VARCHAR, departement VARCHAR, area_m2 DOUBLE, wkb BLOB)`);
+  await connection.run(`CREATE TEMP TABLE _levels_in (commune_code VARCHAR, level VARCHAR, code VARCHAR, name VARCHAR)`);
+  await connection.run(`CREATE TEMP TABLE _unions_in (level VARCHAR, code VARCHAR, wkb BLOB)`);
+  const communes = await connection.createAppender('_communes_in');
+  for (const c of territories.communes) {
+    communes.appendVarchar(c.code);
+    communes.appendVarchar(c.name);
+    communes.appendVarchar(c.departement);
+    communes.appendDouble(c.area_m2);
+    communes.appendBlob(c.geomWkb);
+    communes.endRow();
+  }
+  communes.closeSync();
+  const levels = await connection.createAppender('_levels_in');
+  for (const row of territories.levels) {
+    if (row.level === 'commune') continue;
+    if (!LEVELS.includes(row.level)) throw new Error(`unknown territory level ${row.level}`);
+    levels.appendVarchar(row.commune_code);
+    levels.appendVarchar(row.level);
+    levels.appendVarchar(row.code);
+    levels.appendVarchar(row.name);
+    levels.endRow();
+  }
+  levels.closeSync();
+  const unions = await connection.createAppender('_unions_in');
+  for (const row of unionGeometries(territories)) {
+    unions.appendVarchar(row.level);
+    unions.appendVarchar(row.code);
+    unions.appendBlob(row.geomWkb);
+    unions.endRow();
+  }
+  unions.closeSync();
+
+  const unknown = await connection.runAndReadAll(
+    `SELECT min(commune_code) FROM _levels_in WHERE commune_code NOT IN (SELECT code FROM _communes_in)`,
+  );
+  const stray = unknown.getRows()[0]?.[0];
+  if (stray) throw new Error(`membership names commune ${String(stray)}, which is not among the communes`);
+
+  await connection.run(`CREATE TABLE membership (commune_code VARCHAR NOT NULL, level VARCHAR NOT NULL, code VARCHAR NOT NULL)`);
+  await connection.run(`INSERT INTO membership
+    SELECT DISTINCT code, 'commune', code FROM _communes_in
+    UNION SELECT DISTINCT commune_code, level, code FROM _levels_in
+    ORDER BY 2, 3, 1`);
+  await connection.run(`CREATE TABLE territory (level VARCHAR NOT NULL, code VARCHAR NOT NULL, name VARCHAR, area_m2 DOUBLE,
+    coverage_status VARCHAR, vintages VARCHAR, communes INTEGER, geom ${GEOMETRY_TYPE})`);
+  await connection.run(`INSERT INTO territory
+    SELECT * FROM (
+      SELECT 'commune' AS level, code, name, area_m2, 'no_data', '', 1, ST_SetCRS(ST_GeomFromWKB(wkb), ${CRS}) FROM _communes_in
+      UNION ALL
+      SELECT l.level, l.code, min(l.name), sum(c.area_m2), 'no_data', '', count(*)::INTEGER,
+             ST_SetCRS(ST_GeomFromWKB(any_value(u.wkb)), ${CRS})
+      FROM _levels_in l JOIN _communes_in c ON c.code = l.commune_code
+      LEFT JOIN _unions_in u ON u.level = l.level AND u.code = l.code
+      GROUP BY l.level, l.code)
+    ORDER BY level, code`);
+}
+
+/** Given unions, plus a GEOS union of the member communes for every higher-level territory without one. */
+function unionGeometries(territories: OutputTerritories): Array<{ level: string; code: string; geomWkb: Uint8Array }> {
+  const given = new Map((territories.unions ?? []).map((u) => [`${u.level}\u0000${u.code}`, u]));
+  const geometryOf = new Map(territories.communes.map((c) => [c.code, c.geomWkb]));
+  const members = new Map<string, string[]>();
+  for (const row of territories.levels) {
+    if (row.level === 'commune') continue;
+    const key = `${row.level}\u0000${row.code}`;
+    if (!given.has(key)) members.set(key, [...(members.get(key) ?? []), row.commune_code]);
+  }
+  const computed = [...members].map(([key, codes]) => {
+    const [level, code] = key.split('\u0000') as [string, string];
+    const parts = new gdal.MultiPolygon();
+    for (const commune of codes) {
+      const geometry = gdal.Geometry.fromWKB(Buffer.from(geometryOf.get(commune)!));
+      if (geometry instanceof gdal.MultiPolygon) for (const polygon of geometry.children) parts.children.add(polygon);
+      else if (geometry instanceof gdal.Polygon) parts.children.add(geometry);
+    }
+    return { level, code, geomWkb: parts.unionCascaded().toWKB() as Uint8Array };
+  });
+  return [...given.values(), ...computed];
+}
+
+async function loadPieces(connection: DuckDBConnection, pieceFiles: string[], classFiles: string[]): Promise<void> {
+  const pieceGeom = await checkColumns(connection, pieceFiles, PIECE_COLUMNS, 'piece');
+  await checkColumns(connection, classFiles, PIECE_CLASS_COLUMNS, 'piece_class');
+  const geomExpression = pieceGeom === 'BLOB' ? `ST_SetCRS(ST_GeomFromWKB(geom), ${CRS})` : `ST_SetCRS(geom::GEOMETRY, ${CRS})`;
+  await connection.run(`CREATE TABLE piece (piece_id BIGINT NOT NULL, commune_code VARCHAR NOT NULL, area_m2 DOUBLE NOT NULL, geom ${GEOMETRY_TYPE})`);
+  await connection.run(`INSERT INTO piece
+    SELECT piece_id, commune_code, area_m2, ${geomExpression} FROM read_parquet(${sqlList(pieceFiles)}) ORDER BY piece_id`);
+  await connection.run(`CREATE TABLE piece_class (piece_id BIGINT NOT NULL, vintage INTEGER NOT NULL, code_cs VARCHAR, code_us VARCHAR,
+    category INTEGER NOT NULL, artificialised BOOLEAN NOT NULL, artif_rule VARCHAR, sealed BOOLEAN NOT NULL, enaf VARCHAR NOT NULL, destination VARCHAR)`);
+  await connection.run(`INSERT INTO piece_class
+    SELECT ${PIECE_CLASS_COLUMNS.join(', ')} FROM read_parquet(${sqlList(classFiles)}) ORDER BY piece_id, vintage`);
+
+  const checks: Array<[string, string, string[]]> = [
+    [`SELECT min(piece_id)::VARCHAR FROM (SELECT piece_id FROM piece GROUP BY piece_id HAVING count(*) > 1)`, 'duplicate piece_id', pieceFiles],
+    [`SELECT min(commune_code) FROM piece WHERE commune_code NOT IN (SELECT code FROM territory WHERE level = 'commune')`, 'piece in an unknown commune', pieceFiles],
+    [`SELECT min(piece_id)::VARCHAR FROM piece_class WHERE piece_id NOT IN (SELECT piece_id FROM piece)`, 'class row for an unknown piece', classFiles],
+    [`SELECT min(piece_id)::VARCHAR FROM (SELECT piece_id FROM piece_class GROUP BY piece_id, vintage HAVING count(*) > 1)`, 'two classes for one piece and vintage', classFiles],
+    [`SELECT min(piece_id)::VARCHAR FROM piece_class WHERE category NOT BETWEEN 0 AND 10 OR enaf NOT IN ('naf', 'urban', 'unclassified')`, 'invalid category or enaf value', classFiles],
+  ];
+  for (const [sql, message, files] of checks) {
+    const reader = await connection.runAndReadAll(sql);
+    const feature = reader.getRows()[0]?.[0];
+    if (feature !== null && feature !== undefined) {
+      throw new UserError(message, { file: files.join(', '), feature: String(feature), remedy: 'rebuild the overlay outputs' });
+    }
+  }
+}
+
+/** Checks the Parquet files carry the expected columns; returns the type of the `geom` column if any. */
+async function checkColumns(connection: DuckDBConnection, files: string[], expected: string[], table: string): Promise<string | undefined> {
+  const reader = await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlList(files)})`);
+  const types = new Map((reader.getRows() as Array<[string, string]>).map(([name, type]) => [name, type]));
+  const missing = expected.filter((column) => !types.has(column));
+  if (missing.length > 0) {
+    throw new UserError(`${table} Parquet lacks column(s) ${missing.join(', ')}`, { file: files.join(', '), remedy: 'rebuild the overlay outputs' });
+  }
+  return types.get('geom');
+}
+
+async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: OutputDbInput): Promise<void> {
+  await connection.run(`CREATE TABLE nomenclature_category (category INTEGER NOT NULL, label VARCHAR NOT NULL, artificialised BOOLEAN NOT NULL)`);
+  const categories = await connection.createAppender('nomenclature_category');
+  for (const c of [...input.nomenclature.categories].sort((a, b) => a.num - b.num)) {
+    categories.appendInteger(c.num);
+    categories.appendVarchar(c.label);
+    categories.appendBoolean(c.artificialised);
+    categories.endRow();
+  }
+  categories.closeSync();
+  const metadata: Record<string, string> = {
+    ...input.runMetadata,
+    tool_version: TOOL_VERSION,
+    nomenclature_version: input.nomenclature.version,
+    indicator_options: JSON.stringify(input.indicators ?? {}),
+  };
+  await connection.run(`CREATE TABLE run_metadata (key VARCHAR NOT NULL, value VARCHAR)`);
+  const rows = await connection.createAppender('run_metadata');
+  for (const key of Object.keys(metadata).sort()) {
+    rows.appendVarchar(key);
+    rows.appendVarchar(metadata[key]!);
+    rows.endRow();
+  }
+  rows.closeSync();
+}
