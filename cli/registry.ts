@@ -6,6 +6,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./commands/tiles.js'),
   () => import('./commands/ingest.js'),
   () => import('./commands/portraits.js'),
+  () => import('./commands/nomenclature.js'),
 ];
 
 export interface CliIo {
