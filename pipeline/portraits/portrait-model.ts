@@ -1,0 +1,490 @@
+/**
+ * Builds the content of one territory portrait (identity card, sections with a chart and figure
+ * tables) from the in-memory dataset. HTML and Markdown renderers serialise the same model, so both
+ * show the same figures. Every figure cell carries the DB table, column and row filters it came from.
+ *
+ * @example const doc = buildPortraitModel(dataset, territory, { published, neighbours });
+ */
+import type Flatbush from 'flatbush';
+import { DESTINATIONS } from '../types.js';
+import { figureKind, formatFigure, formatNumber } from './format.js';
+import { type Level, type PortraitDataset, type Row, type TerritoryInfo, levelRank, num, territoryKey } from './dataset.js';
+import { CATEGORY_COLORS, FLUX_COLORS, type MapFeature, type Series, choroplethMap, groupedBars, stackedBars, trajectoryChart } from './svg-charts.js';
+import { polygonRings } from './wkb.js';
+
+export const LEVEL_LABELS: Record<Level, string> = {
+  region: 'Région',
+  departement: 'Département',
+  scot: 'SCoT',
+  epci: 'EPCI',
+  commune: 'Commune',
+};
+
+const STATUS_LABELS: Record<string, string> = {
+  complete_uniform: 'couverture complète, millésimes homogènes',
+  complete_mixed: 'couverture complète, millésimes différents selon les départements',
+  partial: 'couverture partielle',
+  no_data: 'pas de donnée OCS',
+};
+
+export const DESTINATION_LABELS: Record<string, string> = {
+  habitat: 'Habitat',
+  activite: 'Activité',
+  mixte: 'Mixte',
+  route: 'Route',
+  ferre: 'Ferré',
+  autre_infrastructure: 'Autres infrastructures',
+  inconnu: 'Inconnu',
+};
+
+/** Net artificialisation classes (share of the surface) used by every map, so maps compare. */
+export const MAP_BREAKS = [0, 0.001, 0.0025, 0.005, 0.01] as const;
+export const MAP_COLORS = ['#4393c3', '#fee5d9', '#fcae91', '#fb6a4a', '#de2d26', '#a50f15'] as const;
+export const MAP_CLASS_LABELS = ['≤ 0 % (désartificialisation)', '0 à 0,1 %', '0,1 à 0,25 %', '0,25 à 0,5 %', '0,5 à 1 %', '> 1 %'] as const;
+
+export interface FigureCell {
+  kind: 'figure';
+  /** `table|column|filter=value|…`; level and code are the portrait's unless given as filters. */
+  key: string;
+  value: number | boolean | null;
+  text: string;
+}
+
+export interface LinkCell {
+  kind: 'link';
+  /** File name without extension, e.g. `epci-245500001`; null when that portrait is not published. */
+  target: string | null;
+  text: string;
+}
+
+export type Cell = string | FigureCell | LinkCell;
+
+export interface Table {
+  caption: string;
+  head: string[];
+  rows: Cell[][];
+}
+
+export interface Section {
+  id: string;
+  title: string;
+  paragraphs: string[];
+  chart: string | null;
+  tables: Table[];
+}
+
+export interface PortraitModel {
+  territory: TerritoryInfo;
+  file: string;
+  title: string;
+  identity: Array<[string, Cell | Cell[]]>;
+  sections: Section[];
+}
+
+export interface ModelContext {
+  /** Keys (`territoryKey`) of the portraits being written, for links. */
+  published: Set<string>;
+  /** Spatial index over commune bounding boxes (ids = index in `communeKeys`), for commune maps. */
+  communeIndex: Flatbush | null;
+  communeKeys: string[];
+  /** Parsed rings cache. */
+  rings: (key: string) => number[][][];
+}
+
+export const portraitFile = (level: string, code: string): string => `${level}-${code}`;
+
+function figure(table: string, column: string, filters: Record<string, string | number>, value: number | boolean | null): FigureCell {
+  const key = [table, column, ...Object.entries(filters).map(([k, v]) => `${k}=${v}`)].join('|');
+  return { kind: 'figure', key, value, text: formatFigure(figureKind(column), value) };
+}
+
+const fig = (table: string, column: string, row: Row | undefined, filters: Record<string, string | number> = {}): FigureCell => {
+  const v = row?.[column];
+  return figure(table, column, filters, typeof v === 'number' || typeof v === 'boolean' ? v : null);
+};
+
+const periodLabel = (row: Row): string => `${row.from_vintage} → ${row.to_vintage}`;
+const periodFilters = (row: Row): Record<string, number> => ({ from_vintage: Number(row.from_vintage), to_vintage: Number(row.to_vintage) });
+const ha = (m2: number | null): number | null => (m2 === null ? null : m2 / 10_000);
+
+/** The row spanning the most vintages (first → last). */
+function longest(rows: Row[] | undefined, span: (r: Row) => number): Row | undefined {
+  let best: Row | undefined;
+  for (const r of rows ?? []) if (!best || span(r) > span(best)) best = r;
+  return best;
+}
+const rankSpan = (r: Row): number => Number(r.to_rank) - Number(r.from_rank);
+const yearSpan = (r: Row): number => Number(r.to_vintage) - Number(r.from_vintage);
+
+function link(data: PortraitDataset, ctx: ModelContext, level: string, code: string): LinkCell {
+  const key = territoryKey(level, code);
+  const t = data.byKey.get(key);
+  return { kind: 'link', target: ctx.published.has(key) ? portraitFile(level, code) : null, text: t ? `${t.name} (${code})` : code };
+}
+
+/** Levels above, with the territories this one belongs to (from membership, majority of communes). */
+function ancestors(data: PortraitDataset, t: TerritoryInfo): Array<{ level: Level; code: string }> {
+  const communes = data.communesOf.get(territoryKey(t.level, t.code)) ?? [];
+  const counts = new Map<string, { level: Level; code: string; n: number }>();
+  for (const commune of communes)
+    for (const m of data.membershipOfCommune.get(commune) ?? []) {
+      if (levelRank(m.level) >= levelRank(t.level) || m.level === t.level) continue;
+      // SCoTs do not nest in EPCIs nor the reverse: only list levels strictly above in the hierarchy.
+      if ((t.level === 'scot' && m.level === 'epci') || (t.level === 'epci' && m.level === 'scot')) continue;
+      const key = territoryKey(m.level, m.code);
+      const entry = counts.get(key) ?? { ...m, n: 0 };
+      entry.n++;
+      counts.set(key, entry);
+    }
+  const best = new Map<Level, { level: Level; code: string; n: number }>();
+  for (const c of [...counts.values()].sort((a, b) => b.n - a.n || a.code.localeCompare(b.code))) if (!best.has(c.level)) best.set(c.level, c);
+  return [...best.values()].sort((a, b) => levelRank(a.level) - levelRank(b.level)).map(({ level, code }) => ({ level, code }));
+}
+
+/** Children drawn on the map: départements of a région, EPCIs of a département, communes of an EPCI or SCoT. */
+function mapMembers(data: PortraitDataset, ctx: ModelContext, t: TerritoryInfo): TerritoryInfo[] {
+  const key = territoryKey(t.level, t.code);
+  if (t.level === 'commune') {
+    const [minX, minY, maxX, maxY] = bbox(ctx.rings(key));
+    if (!ctx.communeIndex || !Number.isFinite(minX)) return [t];
+    const ids = ctx.communeIndex.search(minX, minY, maxX, maxY);
+    return ids.map((i) => data.byKey.get(ctx.communeKeys[i]!)!).sort((a, b) => a.code.localeCompare(b.code));
+  }
+  const childLevel: Level = t.level === 'region' ? 'departement' : t.level === 'departement' ? 'epci' : 'commune';
+  const children = data.territories.filter((c) => c.level === childLevel && data.portrait.get(territoryKey(c.level, c.code))?.parent_code === t.code);
+  if (childLevel !== 'commune' && children.length > 0) return children;
+  return (data.communesOf.get(key) ?? []).map((code) => data.byKey.get(territoryKey('commune', code))).filter((c): c is TerritoryInfo => c !== undefined);
+}
+
+function bbox(rings: number[][][]): [number, number, number, number] {
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const ring of rings)
+    for (const [x, y] of ring) {
+      minX = Math.min(minX, x!);
+      minY = Math.min(minY, y!);
+      maxX = Math.max(maxX, x!);
+      maxY = Math.max(maxY, y!);
+    }
+  return [minX, minY, maxX, maxY];
+}
+
+export function ringsFor(data: PortraitDataset): (key: string) => number[][][] {
+  const cache = new Map<string, number[][][]>();
+  return (key) => {
+    let rings = cache.get(key);
+    if (!rings) {
+      const wkb = data.wkb.get(key);
+      rings = wkb ? polygonRings(wkb) : [];
+      cache.set(key, rings);
+    }
+    return rings;
+  };
+}
+
+export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: TerritoryInfo): PortraitModel {
+  const key = territoryKey(t.level, t.code);
+  const p = data.portrait.get(key);
+  const sections: Section[] = [];
+  const levelName = LEVEL_LABELS[t.level];
+
+  // Identity card.
+  const ancestorLinks = ancestors(data, t).map((a) => link(data, ctx, a.level, a.code));
+  const identity: PortraitModel['identity'] = [
+    ['Niveau', levelName],
+    ['Code', t.code],
+    ['Territoires d’appartenance', ancestorLinks.length ? ancestorLinks : '—'],
+    ['Surface', figure('territory', 'area_m2', {}, t.areaM2)],
+    ['Données', STATUS_LABELS[t.coverageStatus] ?? t.coverageStatus],
+    ['Millésimes', t.vintages || '—'],
+  ];
+
+  // Comparison with parent and siblings.
+  if (p) {
+    const parent = p.parent_code ? link(data, ctx, String(p.parent_level), String(p.parent_code)) : null;
+    sections.push({
+      id: 'comparaison',
+      title: 'Comparaison',
+      paragraphs: parent
+        ? [`Rang parmi les territoires de même niveau ayant le même territoire parent, par part d’artificialisation nette de la surface sur la plus longue période (1 = la plus forte).`]
+        : ['Pas de territoire parent : rang parmi tous les territoires de même niveau.'],
+      chart: null,
+      tables: [
+        {
+          caption: 'Artificialisation nette comparée',
+          head: ['Indicateur', 'Valeur'],
+          rows: [
+            ['Artificialisation nette (plus longue période)', fig('portrait_territory', 'net_ha_full', p)],
+            ['Part de la surface', fig('portrait_territory', 'net_share_full', p)],
+            ['Rang parmi les territoires voisins de même niveau', fig('portrait_territory', 'sibling_rank', p)],
+            ['Nombre de territoires comparés', fig('portrait_territory', 'sibling_count', p)],
+            ...(parent
+              ? ([
+                  ['Territoire parent', parent],
+                  ['Artificialisation nette du parent', fig('portrait_territory', 'parent_net_ha_full', p)],
+                  ['Part de la surface du parent', fig('portrait_territory', 'parent_net_share_full', p)],
+                ] as Cell[][])
+              : []),
+          ],
+        },
+      ],
+    });
+  }
+
+  // Stock by category and vintage.
+  const stock = data.stock.get(key) ?? [];
+  const summaries = data.stockSummary.get(key) ?? [];
+  const vintages = [...new Set(stock.map((r) => Number(r.vintage)))].sort((a, b) => a - b);
+  const categories = data.categories;
+  const catSeries: Series[] = categories.map((c) => ({ key: String(c.category), label: `${c.category}. ${c.label}`, color: CATEGORY_COLORS[c.category] ?? '#999' }));
+  const stockOf = (vintage: number, category: number): Row | undefined => stock.find((r) => Number(r.vintage) === vintage && Number(r.category) === category);
+  sections.push({
+    id: 'stock',
+    title: 'Occupation du sol par catégorie (décret 2023-1096)',
+    paragraphs: ['Catégories 1 à 5 : surfaces artificialisées ; 6 à 10 : surfaces non artificialisées.'],
+    chart: vintages.length
+      ? stackedBars({
+          id: 'chart-stock',
+          title: `Surface par catégorie et par millésime, ${t.name}`,
+          desc: `Barres empilées, une par millésime (${vintages.join(', ')}), surfaces en hectares par catégorie du décret 2023-1096.`,
+          axisLabel: 'Surface (ha)',
+          series: catSeries,
+          bars: vintages.map((v) => ({ label: String(v), values: Object.fromEntries(categories.map((c) => [String(c.category), ha(num(stockOf(v, c.category), 'area_m2')) ?? 0])) })),
+        })
+      : null,
+    tables: [
+      {
+        caption: 'Surface par catégorie',
+        head: ['Catégorie', ...vintages.map(String)],
+        rows: categories.map((c) => [`${c.category}. ${c.label}`, ...vintages.map((v) => fig('stock', 'area_m2', stockOf(v, c.category), { vintage: v, category: c.category }))]),
+      },
+      {
+        caption: 'Stock artificialisé et imperméabilisé',
+        head: ['Millésime', 'Surface couverte', 'Artificialisé', 'Part artificialisée', 'Imperméabilisé'],
+        rows: summaries.map((s) => {
+          const f = { vintage: Number(s.vintage) };
+          return [String(s.vintage), fig('stock_summary', 'covered_m2', s, f), fig('stock_summary', 'artificialised_m2', s, f), fig('stock_summary', 'artificialised_share', s, f), fig('stock_summary', 'sealed_m2', s, f)];
+        }),
+      },
+    ],
+  });
+
+  // Artificialisation flux per period.
+  const flux = data.artifFlux.get(key) ?? [];
+  const impermRows = data.impermFlux.get(key) ?? [];
+  sections.push({
+    id: 'flux',
+    title: 'Artificialisation, désartificialisation et solde net',
+    paragraphs: ['Par période entre millésimes successifs et sur toute la période ; valeurs annuelles rapportées au nombre d’années de chaque période.'],
+    chart: flux.length
+      ? groupedBars({
+          id: 'chart-flux',
+          title: `Flux d’artificialisation par période, ${t.name}`,
+          desc: `Barres groupées par période : artificialisation, désartificialisation et solde net, en hectares.`,
+          axisLabel: 'Surface (ha)',
+          series: [
+            { key: 'a', label: 'Artificialisation', color: FLUX_COLORS.artificialisation },
+            { key: 'd', label: 'Désartificialisation', color: FLUX_COLORS.desartificialisation },
+            { key: 'n', label: 'Solde net', color: FLUX_COLORS.net },
+          ],
+          groups: flux.map((r) => ({ label: periodLabel(r), values: { a: ha(num(r, 'artificialisation_m2')), d: ha(num(r, 'desartificialisation_m2')), n: ha(num(r, 'net_m2')) } })),
+        })
+      : null,
+    tables: [
+      {
+        caption: 'Flux d’artificialisation',
+        head: ['Période', 'Années', 'Artificialisation', 'Désartificialisation', 'Solde net', 'Solde net par an', 'Solde net / surface'],
+        rows: flux.map((r) => {
+          const f = periodFilters(r);
+          return [periodLabel(r), fig('artif_flux', 'years', r, f), fig('artif_flux', 'artificialisation_m2', r, f), fig('artif_flux', 'desartificialisation_m2', r, f), fig('artif_flux', 'net_m2', r, f), fig('artif_flux', 'net_m2_per_year', r, f), fig('artif_flux', 'net_share_of_area', r, f)];
+        }),
+      },
+      {
+        caption: 'Imperméabilisation (catégories 1 et 2)',
+        head: ['Période', 'Imperméabilisation', 'Désimperméabilisation', 'Solde net'],
+        rows: impermRows.map((r) => {
+          const f = periodFilters(r);
+          return [periodLabel(r), fig('imperm_flux', 'impermeabilisation_m2', r, f), fig('imperm_flux', 'desimpermeabilisation_m2', r, f), fig('imperm_flux', 'net_m2', r, f)];
+        }),
+      },
+    ],
+  });
+
+  // Flux by couverture and usage over the longest period.
+  const full = longest(flux, rankSpan);
+  const detail = full ? (data.fluxDetail.get(key) ?? []).filter((r) => r.from_vintage === full.from_vintage && r.to_vintage === full.to_vintage) : [];
+  for (const axis of ['cs', 'us'] as const) {
+    const rows = detail.filter((r) => r.axis === axis);
+    const codes = [...new Set(rows.map((r) => String(r.class_code)))].sort();
+    const column = axis === 'cs' ? 'to_cs' : 'to_us';
+    const valueOf = (code: string, direction: string): Row | undefined => rows.find((r) => String(r.class_code) === code && r.direction === direction);
+    const cell = (code: string, direction: string): FigureCell =>
+      figure('artif_flux_detail', 'sum(area_m2)', { ...periodFilters(full!), direction, [column]: code }, num(valueOf(code, direction), 'area_m2') ?? 0);
+    const axisName = axis === 'cs' ? 'couverture' : 'usage';
+    sections.push({
+      id: `flux-${axis}`,
+      title: `Flux par ${axisName} d’arrivée${full ? ` (${periodLabel(full)})` : ''}`,
+      paragraphs: [`Surfaces artificialisées et désartificialisées selon le code de ${axisName} OCS GE après le changement.`],
+      chart: codes.length
+        ? groupedBars({
+            id: `chart-flux-${axis}`,
+            title: `Flux par ${axisName}, ${t.name}`,
+            desc: `Barres groupées par code de ${axisName} : artificialisation et désartificialisation en hectares.`,
+            axisLabel: 'Surface (ha)',
+            series: [
+              { key: 'a', label: 'Artificialisation', color: FLUX_COLORS.artificialisation },
+              { key: 'd', label: 'Désartificialisation', color: FLUX_COLORS.desartificialisation },
+            ],
+            groups: codes.map((code) => ({ label: code, values: { a: ha(num(valueOf(code, 'artificialisation'), 'area_m2') ?? 0), d: ha(num(valueOf(code, 'desartificialisation'), 'area_m2') ?? 0) } })),
+          })
+        : null,
+      tables: [
+        {
+          caption: `Flux par ${axisName}`,
+          head: [axis === 'cs' ? 'Couverture' : 'Usage', 'Artificialisation', 'Désartificialisation'],
+          rows: codes.map((code) => [code, cell(code, 'artificialisation'), cell(code, 'desartificialisation')]),
+        },
+      ],
+    });
+  }
+
+  // ENAF consumption by destination.
+  const enafRows = data.enafConsumption.get(key) ?? [];
+  const enafSummaries = data.enafSummary.get(key) ?? [];
+  const enafFull = longest(enafSummaries, yearSpan);
+  const enafPeriods = enafSummaries;
+  const destinationRow = (period: Row, d: string): Row | undefined => enafRows.find((r) => r.from_vintage === period.from_vintage && r.to_vintage === period.to_vintage && r.destination === d);
+  sections.push({
+    id: 'enaf',
+    title: 'Consommation d’espaces naturels, agricoles et forestiers (ENAF)',
+    paragraphs: ['Mesurée à partir de l’OCS : surfaces NAF au premier millésime devenues urbanisées au second, par destination. Ce n’est pas le chiffre officiel du Cerema (fichiers fonciers).'],
+    chart: enafFull
+      ? groupedBars({
+          id: 'chart-enaf',
+          title: `Consommation d’ENAF par destination (${periodLabel(enafFull)}), ${t.name}`,
+          desc: `Barres par destination : consommation d’ENAF en hectares sur ${periodLabel(enafFull)}.`,
+          axisLabel: 'Surface (ha)',
+          series: [{ key: 'c', label: 'Consommation d’ENAF', color: '#b35806' }],
+          groups: DESTINATIONS.map((d) => ({ label: DESTINATION_LABELS[d]!, values: { c: ha(num(destinationRow(enafFull, d), 'area_m2')) } })),
+        })
+      : null,
+    tables: [
+      {
+        caption: 'Consommation d’ENAF par destination',
+        head: ['Destination', ...enafPeriods.flatMap((r) => [`${periodLabel(r)}`, `${periodLabel(r)} par an`])],
+        rows: DESTINATIONS.map((d) => [
+          DESTINATION_LABELS[d]!,
+          ...enafPeriods.flatMap((r) => {
+            const f = { ...periodFilters(r), destination: d };
+            const row = destinationRow(r, d);
+            return [fig('enaf_consumption', 'area_m2', row, f), fig('enaf_consumption', 'area_m2_per_year', row, f)];
+          }),
+        ]),
+      },
+      {
+        caption: 'Bilan ENAF',
+        head: ['Période', 'Consommation', 'Par an', 'Part de la surface', 'Renaturation'],
+        rows: enafSummaries.map((r) => {
+          const f = periodFilters(r);
+          return [periodLabel(r), fig('enaf_summary', 'consumption_m2', r, f), fig('enaf_summary', 'consumption_m2_per_year', r, f), fig('enaf_summary', 'consumption_share_of_area', r, f), fig('enaf_summary', 'renaturation_m2', r, f)];
+        }),
+      },
+    ],
+  });
+
+  // Trajectory 2021–2031.
+  const tr = data.trajectory.get(key);
+  sections.push({
+    id: 'trajectoire',
+    title: 'Trajectoire 2021–2031 (loi Climat et résilience)',
+    paragraphs: [
+      'Plafond 2021–2031 : la moitié de la consommation de la décennie de référence 2011–2020, avec un plancher d’un hectare par commune (loi 2023-630). Projection : rythme observé sur la période OCS prolongé sur dix ans.',
+      ...(tr?.reference_period ? [`Période de référence : ${tr.reference_period} ; période observée : ${tr.observed_period ?? '—'}.`] : []),
+    ],
+    chart: tr
+      ? trajectoryChart({
+          id: 'chart-trajectoire',
+          title: `Trajectoire de consommation d’ENAF 2021–2031, ${t.name}`,
+          desc: `Consommation cumulée : décennie de référence ${formatNumber(ha(num(tr, 'reference_2011_2020_m2')))} ha, plafond 2021–2031 ${formatNumber(ha(num(tr, 'ceiling_2021_2031_m2')))} ha, projection ${formatNumber(ha(num(tr, 'projection_2021_2031_m2')))} ha.`,
+          referenceHa: ha(num(tr, 'reference_2011_2020_m2')),
+          ceilingHa: ha(num(tr, 'ceiling_2021_2031_m2')),
+          projectionHa: ha(num(tr, 'projection_2021_2031_m2')),
+        })
+      : null,
+    tables: tr
+      ? [
+          {
+            caption: 'Trajectoire',
+            head: ['Indicateur', 'Valeur'],
+            rows: [
+              ['Rythme de référence', fig('trajectory', 'reference_rate_m2_per_year', tr)],
+              ['Consommation 2011–2020', fig('trajectory', 'reference_2011_2020_m2', tr)],
+              ['Plafond 2021–2031', fig('trajectory', 'ceiling_2021_2031_m2', tr)],
+              ['Communes au plancher d’un hectare', fig('trajectory', 'floor_applied_communes', tr)],
+              ['Projection 2021–2031', fig('trajectory', 'projection_2021_2031_m2', tr)],
+              ['Dans la trajectoire', fig('trajectory', 'on_track', tr)],
+            ],
+          },
+        ]
+      : [],
+  });
+
+  // Map.
+  const members = mapMembers(data, ctx, t);
+  const mapRows = members.map((m) => {
+    const mk = territoryKey(m.level, m.code);
+    return { m, full: longest(data.artifFlux.get(mk), rankSpan) };
+  });
+  const features: MapFeature[] = mapRows.map(({ m, full: f }) => ({
+    label: `${m.name} (${m.code}) : ${formatFigure('share', num(f, 'net_share_of_area'))}`,
+    rings: ctx.rings(territoryKey(m.level, m.code)),
+    value: num(f, 'net_share_of_area'),
+    highlight: m.level === t.level && m.code === t.code,
+    ...(ctx.published.has(territoryKey(m.level, m.code)) ? { href: `${portraitFile(m.level, m.code)}.html` } : {}),
+  }));
+  const ownRings = ctx.rings(key);
+  const hasGeometry = features.some((f) => f.rings.length > 0) || ownRings.length > 0;
+  const childName = members[0] && members[0].level !== t.level ? `${LEVEL_LABELS[members[0].level].toLowerCase()}s` : 'communes voisines';
+  sections.push({
+    id: 'carte',
+    title: `Carte : artificialisation nette par ${t.level === 'commune' ? 'commune (la commune et ses voisines)' : LEVEL_LABELS[members[0]?.level ?? 'commune'].toLowerCase()}`,
+    paragraphs: ['Part de la surface artificialisée nette sur la plus longue période ; contour noir : le territoire du portrait.'],
+    chart: hasGeometry
+      ? choroplethMap({
+          id: 'chart-carte',
+          title: `Carte de l’artificialisation nette, ${t.name} et ${childName}`,
+          desc: `${members.length} territoires colorés par part de la surface artificialisée nette ; contour épais : ${t.name}.`,
+          features,
+          outline: t.level === 'commune' ? [] : ownRings,
+          breaks: MAP_BREAKS,
+          colors: MAP_COLORS,
+          classLabels: MAP_CLASS_LABELS,
+        })
+      : null,
+    tables: [
+      {
+        caption: 'Territoires de la carte',
+        head: ['Territoire', 'Période', 'Solde net', 'Solde net / surface'],
+        rows: mapRows.map(({ m, full: f }) => {
+          const filters = { level: m.level, code: m.code, ...(f ? periodFilters(f) : {}) };
+          return [link(data, ctx, m.level, m.code), f ? periodLabel(f) : '—', fig('artif_flux', 'net_m2', f, filters), fig('artif_flux', 'net_share_of_area', f, filters)];
+        }),
+      },
+    ],
+  });
+
+  // Methods.
+  sections.push({
+    id: 'methode',
+    title: 'Méthode',
+    paragraphs: [
+      `Nomenclature : ${data.metadata.get('nomenclature_version') ?? 'non renseignée'} ; catégories du décret 2023-1096 (annexe à l’article R.101-1 du code de l’urbanisme).`,
+      `Millésimes utilisés : ${t.vintages || '—'}. Surfaces planimétriques en Lambert-93 (EPSG:2154) ; niveaux supérieurs = sommes des communes.`,
+      `La consommation d’ENAF est mesurée ici à partir de l’occupation du sol (OCS), non à partir des fichiers fonciers : ce n’est pas le chiffre officiel du Cerema. ${tr?.measure ? `(${tr.measure})` : ''}`.trim(),
+      `Généré par ocs-zan ${data.metadata.get('tool_version') ?? ''}.`.trim(),
+    ],
+    chart: null,
+    tables: [],
+  });
+
+  return { territory: t, file: portraitFile(t.level, t.code), title: `${levelName} : ${t.name}`, identity, sections };
+}
