@@ -7,6 +7,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./commands/ingest.js'),
   () => import('./commands/portraits.js'),
   () => import('./commands/nomenclature.js'),
+  () => import('./commands/dump.js'),
 ];
 
 export interface CliIo {

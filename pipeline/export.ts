@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { UserError } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
+
+/**
+ * Exports stage: every table of the output database to `<outDir>/parquet/<table>.parquet` (GeoParquet with
+ * the Lambert-93 PROJJSON CRS where the table has a GEOMETRY column) and `<outDir>/csv/<table>.csv`
+ * (geometry as WKT in a `<column>_wkt` column).
+ *
+ * Rows are ordered by every non-geometry column (the key columns come first in every table) and the
+ * database is opened with one thread, so the same database always gives the same bytes.
+ *
+ * @example
+ * await exportTables({ dbPath: 'OUT/ocs.duckdb', outDir: 'OUT' });
+ */
+
+export interface ExportInput {
+  dbPath: string;
+  /** Directory receiving `parquet/` and `csv/`. */
+  outDir: string;
+  /** Tables to export; default: every table of the database. */
+  tables?: string[];
+  logger?: Logger;
+}
+
+export interface ExportResult {
+  files: string[];
+  rows: Record<string, number>;
+  seconds: number;
+}
+
+export interface ColumnInfo {
+  name: string;
+  type: string;
+}
+
+const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+const sqlPath = (file: string): string => `'${file.replace(/'/g, "''")}'`;
+export const isGeometryType = (type: string): boolean => type === 'GEOMETRY' || type.startsWith('GEOMETRY(');
+
+/** Tables of the main schema, sorted by name. */
+export async function listTables(connection: DuckDBConnection, database = 'main'): Promise<string[]> {
+  const reader = await connection.runAndReadAll(
+    `SELECT table_name FROM duckdb_tables() WHERE database_name = ${sqlPath(database)} AND schema_name = 'main' AND NOT temporary ORDER BY table_name`,
+  );
+  return (reader.getRows() as Array<[string]>).map(([name]) => name);
+}
+
+export async function tableColumns(connection: DuckDBConnection, table: string, database = 'main'): Promise<ColumnInfo[]> {
+  const reader = await connection.runAndReadAll(
+    `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ${sqlPath(database)} AND schema_name = 'main'
+     AND table_name = ${sqlPath(table)} ORDER BY column_index`,
+  );
+  return (reader.getRows() as Array<[string, string]>).map(([name, type]) => ({ name, type }));
+}
+
+/** ORDER BY clause over every non-geometry column, in table order. */
+export function orderByAll(columns: ColumnInfo[]): string {
+  const keys = columns.filter((c) => !isGeometryType(c.type)).map((c) => quote(c.name));
+  return keys.length > 0 ? `ORDER BY ${keys.join(', ')}` : '';
+}
+
+export async function exportTables(input: ExportInput): Promise<ExportResult> {
+  const started = performance.now();
+  const logger = input.logger ?? silentLogger;
+  if (!existsSync(input.dbPath)) throw new UserError('database not found', { file: input.dbPath, remedy: 'run `ocs-zan run` first' });
+  const instance = await DuckDBInstance.create(input.dbPath, { access_mode: 'READ_ONLY', threads: '1' });
+  const connection = await instance.connect();
+  try {
+    const available = await listTables(connection);
+    const tables = input.tables ?? available;
+    const unknown = tables.filter((t) => !available.includes(t));
+    if (unknown.length > 0) {
+      throw new UserError(`no table ${unknown.join(', ')} in the database`, { file: input.dbPath, remedy: `tables: ${available.join(', ')}` });
+    }
+    const parquetDir = path.join(input.outDir, 'parquet');
+    const csvDir = path.join(input.outDir, 'csv');
+    await mkdir(parquetDir, { recursive: true });
+    await mkdir(csvDir, { recursive: true });
+    const files: string[] = [];
+    const rows: Record<string, number> = {};
+    for (const table of tables) {
+      const columns = await tableColumns(connection, table);
+      const order = orderByAll(columns);
+      const parquet = path.join(parquetDir, `${table}.parquet`);
+      const csv = path.join(csvDir, `${table}.csv`);
+      await connection.run(`COPY (SELECT * FROM ${quote(table)} ${order}) TO ${sqlPath(parquet)} (FORMAT parquet, COMPRESSION zstd)`);
+      const csvColumns = columns
+        .map((c) => (isGeometryType(c.type) ? `ST_AsText(${quote(c.name)}) AS ${quote(`${c.name}_wkt`)}` : quote(c.name)))
+        .join(', ');
+      await connection.run(`COPY (SELECT ${csvColumns} FROM ${quote(table)} ${order}) TO ${sqlPath(csv)} (FORMAT csv, HEADER true)`);
+      const count = await connection.runAndReadAll(`SELECT count(*) FROM ${quote(table)}`);
+      rows[table] = Number(count.getRows()[0]![0]);
+      files.push(parquet, csv);
+      logger.info(`export: ${table} (${rows[table]} rows)`);
+    }
+    return { files, rows, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
