@@ -1,0 +1,282 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import gdal from 'gdal-async';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../cli/registry.js';
+import { ingest, parseVintageSpec } from '../pipeline/ingest.js';
+import { UserError } from '../pipeline/errors.js';
+import { STAGED_FIELDS, type StageManifest } from '../pipeline/types.js';
+import { capture, dumpFgb, ocsFeatures, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
+
+let dir: string;
+let source: string;
+
+beforeAll(() => {
+  dir = tempDir();
+  source = writeOcs(path.join(dir, 'ocs.gpkg'), { ocsge_2010: ocsFeatures(2010), ocsge_2019: ocsFeatures(2019) });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const readManifest = (stage: string): StageManifest => JSON.parse(readFileSync(path.join(stage, 'manifest.json'), 'utf8')) as StageManifest;
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = capture();
+  const code = await runCli(['ingest', '--quiet', ...args], c.io);
+  return { code, out: c.out(), err: c.err() };
+}
+
+/** Asserts a one-line user error (exit 2, no stack) and that no stage directory was left. */
+async function expectUserError(args: string[], stage: string, pattern: RegExp): Promise<string> {
+  const { code, err } = await cli([...args, '--out', stage]);
+  expect(code).toBe(2);
+  expect(err.trimEnd().split('\n')).toHaveLength(1);
+  expect(err).not.toMatch(/\n\s+at /);
+  expect(err).toMatch(pattern);
+  expect(existsSync(stage)).toBe(false);
+  expect(readdirSync(path.dirname(stage)).filter((name) => name.startsWith(`.${path.basename(stage)}.tmp`))).toEqual([]);
+  return err;
+}
+
+describe('parseVintageSpec', () => {
+  it('reads YEAR=PATH#layer and DEP:YEAR=PATH', () => {
+    expect(parseVintageSpec('2019=a/b.gpkg#ocsge_2019')).toEqual({ year: 2019, departement: null, path: 'a/b.gpkg', layer: 'ocsge_2019' });
+    expect(parseVintageSpec('67:2018=x.shp')).toEqual({ year: 2018, departement: '67', path: 'x.shp' });
+    expect(parseVintageSpec('2a:2021=x.fgb').departement).toBe('2A');
+  });
+  it('rejects a bad spec with a UserError', () => {
+    expect(() => parseVintageSpec('x.gpkg')).toThrow(UserError);
+    expect(() => parseVintageSpec('19=x.gpkg')).toThrow(/bad vintage '19=x.gpkg'/);
+  });
+});
+
+describe('ingest per vintage', () => {
+  it('stages classified, repaired, exploded polygons and a manifest', async () => {
+    const stage = path.join(dir, 'stage-basic');
+    const { code, out } = await cli(['--vintage', `2010=${source}#ocsge_2010`, '--vintage', `2019=${source}#ocsge_2019`, '--out', stage]);
+    expect(code).toBe(0);
+    expect(readdirSync(stage).sort()).toEqual(['manifest.json', 'vintage-2010.fgb', 'vintage-2019.fgb']);
+    const manifest = readManifest(stage);
+    expect(manifest.crs).toBe('EPSG:2154');
+    expect(manifest.profile).toBe('ocsge');
+    const [v2010, v2019] = manifest.vintages;
+    expect(v2010).toMatchObject({ year: 2010, departement: null, key: '2010', path: 'vintage-2010.fgb', features: 7, areaM2: 170_000 });
+    expect(v2010!.source).toMatchObject({ path: source, layer: 'ocsge_2010', crs: 'EPSG:2154' });
+    expect(v2010!.source.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // Bow-tie repaired into two triangles (counted as exploded too), multipolygon exploded, empty geometry dropped.
+    expect(v2010!.repairs).toMatchObject({ invalid_repaired: 1, empty_dropped: 1, multipart_exploded: 2, duplicate_ids: 0, unclassified_features: 0 });
+    expect(v2010!.countsByCategory).toEqual({ '1': 10_000, '2': 5_000, '7': 130_000, '8': 25_000 });
+    expect(v2019!.countsByCategory).toEqual({ '1': 50_000, '2': 5_000, '7': 90_000, '8': 25_000 });
+    expect(out).toMatch(/vintage 2010: 7 polygons, 17\.00 ha, repairs: invalid_repaired=1/);
+    expect(out).toMatch(/^1\s+1\.00\s+5\.00$/m);
+    expect(out).toMatch(/^total\s+17\.00\s+17\.00$/m);
+
+    const staged = gdal.open(path.join(stage, 'vintage-2019.fgb'));
+    const layer = staged.layers.get(0);
+    expect(layer.fields.getNames()).toEqual(Object.keys(STAGED_FIELDS));
+    expect(layer.geomType).toBe(gdal.wkbPolygon);
+    expect(layer.srs?.getAuthorityCode(null)).toBe('2154');
+    expect(layer.testCapability(gdal.OLCFastSpatialFilter)).toBe(true);
+    const a2 = layer.features.map((f) => f.fields.toObject()).find((f) => f['src_id'] === 'A2');
+    expect(a2).toEqual({
+      src_id: 'A2',
+      code_cs: 'CS1.1.1.1',
+      code_us: 'US2',
+      category: 1,
+      artif: 1,
+      artif_rule: 'matrix',
+      sealed: 1,
+      enaf: 'urban',
+      destination: 'activite',
+      area_m2: 40_000,
+    });
+    staged.close();
+  });
+
+  it('is deterministic: same input, same staged bytes', async () => {
+    const runs = ['det-a', 'det-b'].map((name) => path.join(dir, name));
+    for (const stage of runs) expect((await cli(['--vintage', `2019=${source}#ocsge_2019`, '--out', stage])).code).toBe(0);
+    const [a, b] = runs.map((stage) => readFileSync(path.join(stage, 'vintage-2019.fgb')));
+    expect(a!.equals(b!)).toBe(true);
+    expect(readFileSync(path.join(runs[0]!, 'manifest.json'), 'utf8')).toBe(readFileSync(path.join(runs[1]!, 'manifest.json'), 'utf8'));
+  });
+
+  it('refuses to overwrite without --force, and overwrites with it', async () => {
+    const stage = path.join(dir, 'stage-force');
+    const args = ['--vintage', `2019=${source}#ocsge_2019`, '--out', stage];
+    expect((await cli(args)).code).toBe(0);
+    const again = await cli(args);
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/output already exists \(pass --force/);
+    expect((await cli([...args, '--force'])).code).toBe(0);
+  });
+
+  it('accepts GeoJSON, Shapefile (file and directory) and FlatGeobuf with the same staged content', async () => {
+    const reference = path.join(dir, 'fmt-gpkg');
+    expect((await cli(['--vintage', `2019=${source}#ocsge_2019`, '--out', reference])).code).toBe(0);
+    // Shapefiles store outer rings clockwise: compare attributes, areas and extents, not vertex order.
+    const expected = dumpFgb(path.join(reference, 'vintage-2019.fgb'), { geometry: 'envelope' });
+    const shpDir = path.join(dir, 'shp');
+    const inputs = {
+      geojson: path.join(dir, 'ocs.geojson'),
+      fgb: path.join(dir, 'ocs.fgb'),
+      shp: path.join(shpDir, 'ocsge_2019.shp'),
+      shpdir: shpDir,
+    };
+    ogr2ogr(['-f', 'GeoJSON', '-lco', 'RFC7946=NO', inputs.geojson, source, 'ocsge_2019']);
+    ogr2ogr(['-f', 'FlatGeobuf', inputs.fgb, source, 'ocsge_2019']);
+    ogr2ogr(['-f', 'ESRI Shapefile', shpDir, source, 'ocsge_2019']);
+    for (const [format, input] of Object.entries(inputs)) {
+      const stage = path.join(dir, `fmt-${format}`);
+      const run = await cli(['--vintage', `2019=${input}`, '--out', stage]);
+      expect(run.err, format).toBe('');
+      expect(run.code, format).toBe(0);
+      expect(dumpFgb(path.join(stage, 'vintage-2019.fgb'), { geometry: 'envelope' }), format).toBe(expected);
+    }
+  });
+
+  it('takes the official IGN artif field over the matrix', async () => {
+    const file = writeOcs(path.join(dir, 'artif.gpkg'), { occupation_sol: ocsFeatures(2019) }, { extraFields: { ARTIF: (f) => (f.id === 'A6' ? 'artif' : '') } });
+    const manifest = await ingest([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-artif') });
+    const staged = gdal.open(path.join(dir, 'stage-artif', manifest.vintages[0]!.path));
+    const a6 = staged.layers.get(0).features.map((f) => f.fields.toObject()).find((f) => f['src_id'] === 'A6');
+    staged.close();
+    expect(a6).toMatchObject({ artif: 1, artif_rule: 'official' });
+  });
+
+  it('counts duplicate IDs', async () => {
+    const features = ocsFeatures(2019).map((f) => (f.id === 'A6' ? { ...f, id: 'A1' } : f));
+    const file = writeOcs(path.join(dir, 'dup.gpkg'), { ocs: features });
+    const manifest = await ingest([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-dup') });
+    expect(manifest.vintages[0]!.repairs['duplicate_ids']).toBe(1);
+  });
+});
+
+describe('ingest reprojection', () => {
+  it('reads a WGS84 GeoJSON twin of a Lambert-93 layer with the same areas (0.01 %)', async () => {
+    const wgs84 = path.join(dir, 'ocs-wgs84.geojson');
+    ogr2ogr(['-f', 'GeoJSON', '-t_srs', 'EPSG:4326', '-lco', 'COORDINATE_PRECISION=10', wgs84, source, 'ocsge_2019']);
+    const stage = path.join(dir, 'stage-wgs84');
+    expect((await cli(['--vintage', `2019=${wgs84}`, '--out', stage])).code).toBe(0);
+    const vintage = readManifest(stage).vintages[0]!;
+    expect(vintage.source.crs).toBe('EPSG:4326');
+    expect(Math.abs(vintage.areaM2 - 170_000) / 170_000).toBeLessThan(1e-4);
+    for (const [category, area] of Object.entries({ '1': 50_000, '2': 5_000, '7': 90_000, '8': 25_000 })) {
+      expect(Math.abs(vintage.countsByCategory[category]! - area) / area).toBeLessThan(1e-4);
+    }
+    // Lon/lat read in the right order: the staged polygons sit where the Lambert-93 ones do.
+    const staged = gdal.open(path.join(stage, 'vintage-2019.fgb'));
+    const extent = staged.layers.get(0).getExtent();
+    staged.close();
+    expect(extent.minX).toBeCloseTo(1_050_000, -1);
+    expect(extent.minY).toBeCloseTo(6_840_000, -1);
+  });
+
+  it('refuses a layer without CRS unless --assume-crs is given', async () => {
+    const shp = path.join(dir, 'nocrs', 'ocs.shp');
+    mkdirSync(path.dirname(shp));
+    ogr2ogr(['-f', 'ESRI Shapefile', shp, source, 'ocsge_2019']);
+    rmSync(shp.replace(/\.shp$/, '.prj'));
+    await expectUserError(['--vintage', `2019=${shp}`], path.join(dir, 'stage-nocrs'), /ocs\.shp, layer ocs: the layer declares no CRS \(pass --assume-crs EPSG:2154/);
+    const stage = path.join(dir, 'stage-assumed');
+    expect((await cli(['--vintage', `2019=${shp}`, '--assume-crs', 'EPSG:2154', '--out', stage])).code).toBe(0);
+    expect(readManifest(stage).vintages[0]!.source.crs).toBe('EPSG:2154 (assumed)');
+  });
+
+  it('refuses coordinates that are not in the declared CRS', async () => {
+    // Lambert-93 coordinates written as GeoJSON without a CRS member: GeoJSON means WGS84.
+    const geojson = path.join(dir, 'wrong-crs.geojson');
+    ogr2ogr(['-f', 'GeoJSON', '-a_srs', 'EPSG:4326', geojson, source, 'ocsge_2019']);
+    await expectUserError(['--vintage', `2019=${geojson}`], path.join(dir, 'stage-wrongcrs'), /coordinates are not in the declared CRS EPSG:4326: .* are not degrees \(assign the right CRS/);
+    // Degrees declared as Lambert-93.
+    const degrees = path.join(dir, 'degrees-as-l93.gpkg');
+    const wgs84 = path.join(dir, 'degrees.geojson');
+    ogr2ogr(['-f', 'GeoJSON', '-t_srs', 'EPSG:4326', wgs84, source, 'ocsge_2019']);
+    ogr2ogr(['-f', 'GPKG', '-a_srs', 'EPSG:2154', degrees, wgs84]);
+    await expectUserError(['--vintage', `2019=${degrees}`], path.join(dir, 'stage-degrees'), /declared CRS EPSG:2154: .* outside metropolitan France/);
+  });
+});
+
+describe('ingest multi-date layer', () => {
+  it('stages the same content as the per-vintage layers', async () => {
+    const [f2010, f2019] = [ocsFeatures(2010), ocsFeatures(2019)];
+    // One layer, one code column per vintage (names in mixed case and candidates, as deliveries vary).
+    const multi = writeOcs(path.join(dir, 'multi.gpkg'), { ocs_multi: f2010 }, {
+      extraFields: {
+        code_cs_2010: (f) => f.cs ?? '',
+        CODE_US_2010: (f) => f.us ?? '',
+        couverture_2019: (f) => f2019.find((g) => g.id === f.id)!.cs ?? '',
+        US_2019: (f) => f2019.find((g) => g.id === f.id)!.us ?? '',
+      },
+    });
+    const perVintage = path.join(dir, 'stage-per-vintage');
+    const multiDate = path.join(dir, 'stage-multi-date');
+    expect((await cli(['--vintage', `2010=${source}#ocsge_2010`, '--vintage', `2019=${source}#ocsge_2019`, '--out', perVintage])).code).toBe(0);
+    const run = await cli(['--multi-date', `${multi}#ocs_multi`, '--out', multiDate]);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    for (const year of [2010, 2019]) {
+      expect(dumpFgb(path.join(multiDate, `vintage-${year}.fgb`))).toBe(dumpFgb(path.join(perVintage, `vintage-${year}.fgb`)));
+    }
+    const strip = (m: StageManifest) => m.vintages.map(({ source: _source, ...rest }) => rest);
+    expect(strip(readManifest(multiDate))).toEqual(strip(readManifest(perVintage)));
+
+    const only2019 = path.join(dir, 'stage-multi-2019');
+    expect((await cli(['--multi-date', `${multi}#ocs_multi`, '--vintage', '2019', '--out', only2019])).code).toBe(0);
+    expect(readManifest(only2019).vintages.map((v) => v.key)).toEqual(['2019']);
+    await expectUserError(['--multi-date', `${multi}#ocs_multi`, '--vintage', '2022'], path.join(dir, 'stage-multi-2022'), /no code columns for 2022 \(the layer has vintages 2010, 2019\)/);
+  });
+});
+
+describe('ingest user errors', () => {
+  const feature = (over: Partial<TestFeature>): TestFeature[] => ocsFeatures(2019).map((f) => (f.id === 'A2' ? { ...f, ...over } : f));
+
+  it('lists unknown codes with counts and an example, or stages them as unclassified with --unknown-codes=report', async () => {
+    const file = writeOcs(path.join(dir, 'unknown.gpkg'), { ocs: feature({ cs: 'CS9.9' }) });
+    const err = await expectUserError(['--vintage', `2019=${file}`], path.join(dir, 'stage-unknown'), /unknown\.gpkg, layer ocs: 1 unknown or missing code: CS9\.9 × US2 \(1 feature, e\.g\. feature A2\)/);
+    expect(err).toMatch(/map them in a profile .*--unknown-codes=report/);
+    const stage = path.join(dir, 'stage-unknown-report');
+    expect((await cli(['--vintage', `2019=${file}`, '--unknown-codes', 'report', '--out', stage])).code).toBe(0);
+    const vintage = readManifest(stage).vintages[0]!;
+    expect(vintage.repairs['unclassified_features']).toBe(1);
+    expect(vintage.countsByCategory['0']).toBe(40_000);
+  });
+
+  it('names missing codes <missing>', async () => {
+    const file = writeOcs(path.join(dir, 'missing.gpkg'), { ocs: feature({ us: null }) });
+    await expectUserError(['--vintage', `2019=${file}`], path.join(dir, 'stage-missing'), /CS1\.1\.1\.1 × <missing> \(1 feature, e\.g\. feature A2\)/);
+  });
+
+  it('names the layer fields when a code field is missing, and honours --cs-field', async () => {
+    const file = writeOcs(path.join(dir, 'fields.gpkg'), { ocs: ocsFeatures(2019) }, { extraFields: { NIV4: (f) => f.cs ?? '' } });
+    await expectUserError(['--vintage', `2019=${file}`, '--cs-field', 'nope'], path.join(dir, 'stage-fields'), /no cs code field \(looked for nope\) \(the layer's fields are ID, CODE_CS, CODE_US, NIV4/);
+    expect((await cli(['--vintage', `2019=${file}`, '--cs-field', 'niv4', '--out', path.join(dir, 'stage-niv4')])).code).toBe(0);
+  });
+
+  it('asks to choose a layer when several polygon layers exist', async () => {
+    await expectUserError(['--vintage', `2019=${source}`], path.join(dir, 'stage-layers'), /2 polygon layers \(ocsge_2010, ocsge_2019\) \(choose one with PATH#layer\)/);
+    await expectUserError(['--vintage', `2019=${source}#nope`], path.join(dir, 'stage-nolayer'), /no layer named nope \(layers are: ocsge_2010, ocsge_2019\)/);
+  });
+
+  it('reports a truncated or missing file by name, without a stack', async () => {
+    const fgb = path.join(dir, 'truncated.fgb');
+    ogr2ogr(['-f', 'FlatGeobuf', fgb, source, 'ocsge_2019']);
+    truncateSync(fgb, Math.floor(statSync(fgb).size * 0.6));
+    await expectUserError(['--vintage', `2019=${fgb}`], path.join(dir, 'stage-truncated'), /truncated\.fgb.*(cannot read|truncated)/);
+    await expectUserError(['--vintage', `2019=${path.join(dir, 'absent.gpkg')}`], path.join(dir, 'stage-absent'), /absent\.gpkg: file not found/);
+  });
+
+  it('checks every vintage before writing anything', async () => {
+    const copy = path.join(dir, 'copy.gpkg');
+    copyFileSync(source, copy);
+    await expectUserError(
+      ['--vintage', `2010=${copy}#ocsge_2010`, '--vintage', `2019=${copy}#ocsge_2019`, '--vintage', '2022=nowhere.gpkg'],
+      path.join(dir, 'stage-preflight'),
+      /nowhere\.gpkg: file not found/,
+    );
+  });
+});
+
+function ogr2ogr(args: string[]): void {
+  execFileSync('ogr2ogr', args, { stdio: 'pipe' });
+}
