@@ -318,7 +318,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     const column = axis === 'cs' ? 'to_cs' : 'to_us';
     const valueOf = (code: string, direction: string): Row | undefined => rows.find((r) => String(r.class_code) === code && r.direction === direction);
     const cell = (code: string, direction: string): FigureCell =>
-      figure('artif_flux_detail', 'sum(area_m2)', { ...periodFilters(full!), direction, [column]: code }, num(valueOf(code, direction), 'area_m2') ?? 0);
+      figure('artif_flux_detail', 'sum(area_m2)', { ...periodFilters(full!), direction, [column]: code }, num(valueOf(code, direction), 'area_m2'));
     const axisName = axis === 'cs' ? 'couverture' : 'usage';
     sections.push({
       id: `flux-${axis}`,
