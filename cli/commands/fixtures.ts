@@ -1,0 +1,75 @@
+/** `ocs-zan fixtures generate|dirty`: synthetic OCS GE vintages over real communes, and the faulty-input set. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../../pipeline/errors.js';
+import { createLogger } from '../../pipeline/log.js';
+import { writeDirtyFixtures } from '../../fixtures/dirty.js';
+import { DEFAULT_VINTAGES, generateFixtures, type Density } from '../../fixtures/generate.js';
+import type { CommuneSelection } from '../../fixtures/communes.js';
+import { options, positiveInteger } from '../options.js';
+
+interface GenerateFlags {
+  out: string;
+  communes?: string;
+  around?: string;
+  count?: number;
+  dep?: string;
+  vintages: number[];
+  seed: number;
+  density: Density;
+  communesDir?: string;
+  force: boolean;
+  quiet: boolean;
+}
+
+export function register(program: Command): void {
+  const fixtures = program.command('fixtures').description('generate test fixtures (synthetic OCS GE vintages, faulty inputs)');
+  fixtures
+    .command('generate')
+    .description('write synthetic OCS GE vintages over real Grand Est communes to one GeoPackage')
+    .addOption(options.out('output GeoPackage (.gpkg)'))
+    .addOption(new Option('--communes <codes>', 'comma-separated INSEE codes').conflicts(['around', 'dep']))
+    .addOption(new Option('--around <insee>', 'a commune and its nearest neighbours (with --count)').conflicts(['dep']))
+    .addOption(new Option('--count <n>', 'number of communes for --around, the centre included').argParser(positiveInteger).default(12))
+    .addOption(new Option('--dep <code>', 'every commune of a Grand Est département (e.g. 67)'))
+    .addOption(new Option('--vintages <years>', 'comma-separated vintage years').argParser(years).default(DEFAULT_VINTAGES))
+    .addOption(new Option('--seed <n>', 'random seed (same seed, same output)').argParser(positiveInteger).default(1))
+    .addOption(new Option('--density <level>', 'realistic (≥ 100 polygons/km², like OCS GE) or demo (about 8 times fewer)').choices(['realistic', 'demo']).default('realistic'))
+    .addOption(new Option('--communes-dir <dir>', 'directory of communes-<dep>-*.geojson files (default: ../shared/data/communes-grand-est-2018)'))
+    .addOption(options.force())
+    .addOption(options.quiet())
+    .action(async (flags: GenerateFlags) => {
+      const result = await generateFixtures({
+        out: flags.out,
+        selection: selection(flags),
+        vintages: flags.vintages,
+        seed: flags.seed,
+        density: flags.density,
+        force: flags.force,
+        communesDir: flags.communesDir,
+        logger: createLogger({ quiet: flags.quiet }),
+      });
+      const polygons = Object.entries(result.polygons).map(([year, n]) => `${year}: ${n}`).join(', ');
+      program.configureOutput().writeOut?.(`${result.path}: ${result.communes} communes, polygons ${polygons}, ${result.seconds.toFixed(1)} s\n`);
+    });
+  fixtures
+    .command('dirty')
+    .description('write the faulty-input set (one file per real-world fault) into a directory')
+    .addOption(options.out('output directory'))
+    .addOption(options.force())
+    .action(async (flags: { out: string; force: boolean }) => {
+      await writeDirtyFixtures(flags.out, { force: flags.force });
+    });
+}
+
+function selection(flags: GenerateFlags): CommuneSelection {
+  if (flags.communes) return { communes: flags.communes.split(',').map((c) => c.trim()).filter(Boolean) };
+  if (flags.around) return { around: flags.around, count: flags.count ?? 12 };
+  if (flags.dep) return { dep: flags.dep };
+  throw new UserError('no communes selected', { remedy: 'pass --communes CODE,CODE, --around INSEE --count N or --dep 67' });
+}
+
+function years(value: string): number[] {
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (list.some((y) => !Number.isInteger(y) || y < 1900 || y > 2100)) throw new InvalidArgumentError('expected years such as 2010,2019,2022');
+  return list;
+}
