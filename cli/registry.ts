@@ -3,6 +3,7 @@ import { describeError, EXIT_OK, EXIT_USER } from '../pipeline/errors.js';
 import { TOOL_VERSION } from '../pipeline/version.js';
 // One line per command module; each exports `register(program)`.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
+  () => import('./commands/fixtures.js'),
   () => import('./commands/tiles.js'),
   () => import('./commands/ingest.js'),
   () => import('./commands/portraits.js'),
