@@ -135,7 +135,8 @@ export async function createOutputDb(input: OutputDbInput): Promise<OutputDbResu
   const tempPath = path.join(path.dirname(input.dbPath), `.${path.basename(input.dbPath)}.tmp-${process.pid}`);
   await rm(tempPath, { force: true });
   await rm(`${tempPath}.wal`, { force: true });
-  const instance = await DuckDBInstance.create(tempPath);
+  // The latest storage format is the one that keeps the CRS of GEOMETRY columns across a reopen.
+  const instance = await DuckDBInstance.create(tempPath, { storage_compatibility_version: 'latest' });
   const connection = await instance.connect();
   try {
     await loadTerritories(connection, input.territories);
