@@ -188,10 +188,10 @@ function resolveCrs(layer: gdal.Layer, file: string, assumeCrs: string | undefin
     });
   let extent: gdal.Envelope;
   try {
-    if (layer.features.count() === 0) return { crs, transform };
     extent = layer.getExtent();
-  } catch (error) {
-    throw unreadable(file, error, layer.name);
+  } catch {
+    // No geometry at all (empty layer or only null geometries): nothing to check; reading reports real faults.
+    return { crs, transform };
   }
   if (srs.isGeographic() && (Math.max(Math.abs(extent.minX), Math.abs(extent.maxX)) > 180 || Math.max(Math.abs(extent.minY), Math.abs(extent.maxY)) > 90)) {
     throw wrongCrs(`x ${fmt(extent.minX)}…${fmt(extent.maxX)}, y ${fmt(extent.minY)}…${fmt(extent.maxY)} are not degrees`);

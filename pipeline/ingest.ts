@@ -106,6 +106,10 @@ export async function ingest(sources: VintageSource[], options: IngestOptions): 
   if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer] or --multi-date PATH' });
   const nomenclature = loadNomenclature();
   const profile = loadProfile(options.profile ?? 'ocsge');
+  const unknownRoles = Object.keys(options.fields ?? {}).filter((role) => !(role in profile.roles));
+  if (unknownRoles.length > 0) {
+    throw new UserError(`profile ${profile.name} has no role ${unknownRoles.join(', ')}`, { remedy: `its roles are ${Object.keys(profile.roles).join(', ')}` });
+  }
   const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
   try {
     return await AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
