@@ -9,6 +9,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./commands/portraits.js'),
   () => import('./commands/nomenclature.js'),
   () => import('./commands/dump.js'),
+  () => import('./commands/export.js'),
 ];
 
 export interface CliIo {

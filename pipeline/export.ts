@@ -4,23 +4,26 @@ import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
+import { AtomicOutput } from './output-dir.js';
 
 /**
- * Exports stage: every table of the output database to `<outDir>/parquet/<table>.parquet` (GeoParquet with
- * the Lambert-93 PROJJSON CRS where the table has a GEOMETRY column) and `<outDir>/csv/<table>.csv`
+ * Exports stage: every table of the output database to `OUT/parquet/<table>.parquet` (GeoParquet with
+ * the Lambert-93 PROJJSON CRS where the table has a GEOMETRY column) and `OUT/csv/<table>.csv`
  * (geometry as WKT in a `<column>_wkt` column).
  *
  * Rows are ordered by every non-geometry column (the key columns come first in every table) and the
  * database is opened with one thread, so the same database always gives the same bytes.
  *
  * @example
- * await exportTables({ dbPath: 'OUT/ocs.duckdb', outDir: 'OUT' });
+ * await exportTables({ dbPath: 'OUT/ocs.duckdb', parquetDir: 'OUT/parquet', csvDir: 'OUT/csv' });
  */
 
 export interface ExportInput {
   dbPath: string;
-  /** Directory receiving `parquet/` and `csv/`. */
-  outDir: string;
+  /** Directory receiving `<table>.parquet` (normally `OUT/parquet`). */
+  parquetDir: string;
+  /** Directory receiving `<table>.csv` (normally `OUT/csv`). */
+  csvDir: string;
   /** Tables to export; default: every table of the database. */
   tables?: string[];
   logger?: Logger;
@@ -76,8 +79,7 @@ export async function exportTables(input: ExportInput): Promise<ExportResult> {
     if (unknown.length > 0) {
       throw new UserError(`no table ${unknown.join(', ')} in the database`, { file: input.dbPath, remedy: `tables: ${available.join(', ')}` });
     }
-    const parquetDir = path.join(input.outDir, 'parquet');
-    const csvDir = path.join(input.outDir, 'csv');
+    const { parquetDir, csvDir } = input;
     await mkdir(parquetDir, { recursive: true });
     await mkdir(csvDir, { recursive: true });
     const files: string[] = [];
@@ -101,5 +103,29 @@ export async function exportTables(input: ExportInput): Promise<ExportResult> {
   } finally {
     connection.closeSync();
     instance.closeSync();
+  }
+}
+
+/**
+ * `ocs-zan export`: writes `<outDir>/parquet` and `<outDir>/csv` atomically, refusing existing ones without
+ * `force` (`ocs-zan run` calls exportTables inside its own atomic output directory instead).
+ */
+export async function exportToDirectory(
+  input: Omit<ExportInput, 'parquetDir' | 'csvDir'> & { outDir: string; force?: boolean },
+): Promise<ExportResult> {
+  if (!existsSync(input.dbPath)) throw new UserError('database not found', { file: input.dbPath, remedy: 'run `ocs-zan run` first' });
+  const parquet = await AtomicOutput.create(path.join(input.outDir, 'parquet'), { force: input.force, directory: true });
+  const csv = await AtomicOutput.create(path.join(input.outDir, 'csv'), { force: input.force, directory: true });
+  try {
+    const result = await exportTables({ ...input, parquetDir: parquet.tempPath, csvDir: csv.tempPath });
+    await parquet.commit();
+    await csv.commit();
+    const rename = (file: string): string =>
+      file.startsWith(parquet.tempPath) ? parquet.finalPath + file.slice(parquet.tempPath.length) : csv.finalPath + file.slice(csv.tempPath.length);
+    return { ...result, files: result.files.map(rename) };
+  } catch (error) {
+    await parquet.abort();
+    await csv.abort();
+    throw error;
   }
 }
