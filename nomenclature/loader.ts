@@ -230,6 +230,12 @@ function readMatrix(table: CsvTable, cs: Hierarchy, us: Hierarchy): Map<string, 
   return matrix;
 }
 
+/** Precomputed classes of one leaf pair: from the matrix, and with an official flag false / true. */
+interface PairClasses {
+  matrix: LandClasses;
+  official: [LandClasses, LandClasses];
+}
+
 const pairKey = (codeCs: string, codeUs: string): string => `${codeCs}|${codeUs}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -407,7 +413,7 @@ function buildNomenclature(dir: string): Nomenclature {
   }
 
   // Precompute frozen classes per pair: matrix, official=false, official=true.
-  const classes = new Map<string, { matrix: LandClasses; official: [LandClasses, LandClasses] }>();
+  const classes = new Map<string, PairClasses>();
   for (const [codeCs, codeUs] of allPairs) {
     const key = pairKey(codeCs, codeUs);
     const category = categoryRules.get(key)!.payload;
@@ -420,6 +426,7 @@ function buildNomenclature(dir: string): Nomenclature {
     classes.set(key, { matrix: make(category.num, matrix.get(key)!, 'matrix'), official: [official(false), official(true)] });
   }
 
+  const bySpelling = new Map<string, PairClasses | null>();
   const normalise = (spellings: Map<string, string>) => (raw: string) => spellings.get(raw.trim().toUpperCase()) ?? null;
   const normaliseCs = normalise(cs.spellings);
   const normaliseUs = normalise(us.spellings);
@@ -439,9 +446,15 @@ function buildNomenclature(dir: string): Nomenclature {
     normaliseCs,
     normaliseUs,
     classify(codeCs, codeUs, officialArtif) {
-      const normalisedCs = normaliseCs(codeCs);
-      const normalisedUs = normaliseUs(codeUs);
-      const entry = normalisedCs && normalisedUs ? classes.get(pairKey(normalisedCs, normalisedUs)) : undefined;
+      // Sources repeat a few spellings millions of times: remember raw spellings (bounded against garbage codes).
+      const rawKey = `${codeCs}\u0000${codeUs}`;
+      let entry = bySpelling.get(rawKey);
+      if (entry === undefined) {
+        const normalisedCs = normaliseCs(codeCs);
+        const normalisedUs = normaliseUs(codeUs);
+        entry = (normalisedCs && normalisedUs && classes.get(pairKey(normalisedCs, normalisedUs))) || null;
+        if (bySpelling.size < 10_000) bySpelling.set(rawKey, entry);
+      }
       if (!entry) return null;
       return officialArtif === true || officialArtif === false ? entry.official[officialArtif ? 1 : 0] : entry.matrix;
     },
