@@ -44,17 +44,20 @@ const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 const sqlPath = (file: string): string => `'${file.replace(/'/g, "''")}'`;
 export const isGeometryType = (type: string): boolean => type === 'GEOMETRY' || type.startsWith('GEOMETRY(');
 
+/** An attached database by name, or the one the connection opened. */
+const databaseName = (database: string | undefined): string => (database === undefined ? 'current_database()' : sqlPath(database));
+
 /** Tables of the main schema, sorted by name. */
-export async function listTables(connection: DuckDBConnection, database = 'main'): Promise<string[]> {
+export async function listTables(connection: DuckDBConnection, database?: string): Promise<string[]> {
   const reader = await connection.runAndReadAll(
-    `SELECT table_name FROM duckdb_tables() WHERE database_name = ${sqlPath(database)} AND schema_name = 'main' AND NOT temporary ORDER BY table_name`,
+    `SELECT table_name FROM duckdb_tables() WHERE database_name = ${databaseName(database)} AND schema_name = 'main' AND NOT temporary ORDER BY table_name`,
   );
   return (reader.getRows() as Array<[string]>).map(([name]) => name);
 }
 
-export async function tableColumns(connection: DuckDBConnection, table: string, database = 'main'): Promise<ColumnInfo[]> {
+export async function tableColumns(connection: DuckDBConnection, table: string, database?: string): Promise<ColumnInfo[]> {
   const reader = await connection.runAndReadAll(
-    `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ${sqlPath(database)} AND schema_name = 'main'
+    `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ${databaseName(database)} AND schema_name = 'main'
      AND table_name = ${sqlPath(table)} ORDER BY column_index`,
   );
   return (reader.getRows() as Array<[string, string]>).map(([name, type]) => ({ name, type }));
