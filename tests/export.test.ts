@@ -8,7 +8,7 @@ import { exportTables } from '../pipeline/export.js';
 import { PROJECT_ROOT } from '../pipeline/paths.js';
 import { buildFixtureDb } from './indicators-fixture.js';
 
-const GOLDEN_DIR = path.join(PROJECT_ROOT, 'tests', 'fixtures', 'out', 'indicators');
+const GOLDEN_DIR = path.join(PROJECT_ROOT, 'tests', 'fixtures', 'golden', 'indicators');
 const GOLDEN_TABLES = ['stock_summary', 'artif_flux', 'enaf_consumption', 'trajectory', 'territory'];
 
 let dir: string;
