@@ -5,6 +5,7 @@ import { TOOL_VERSION } from '../pipeline/version.js';
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./commands/fixtures.js'),
   () => import('./commands/tiles.js'),
+  () => import('./commands/serve.js'),
   () => import('./commands/ingest.js'),
   () => import('./commands/portraits.js'),
   () => import('./commands/nomenclature.js'),
