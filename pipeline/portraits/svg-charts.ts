@@ -65,7 +65,10 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
 
 function tickDecimals(ticks: number[]): number {
   const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1;
-  return step >= 1 ? 0 : Math.min(4, Math.ceil(-Math.log10(step)));
+  let decimals = 0;
+  // Enough decimals to write the step exactly (2,5 needs one), so no two ticks round to the same label.
+  while (decimals < 6 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6) decimals++;
+  return decimals;
 }
 
 interface Axis {
@@ -157,9 +160,9 @@ export interface GroupedBarsInput {
 export function groupedBars(input: GroupedBarsInput): string {
   const groupCount = Math.max(input.groups.length, 1);
   const width = Math.max(560, Math.min(1100, 90 + groupCount * (input.series.length * 22 + 24)));
-  const height = 320;
   const longLabels = input.groups.some((g) => g.label.length > 10);
-  const [left, right, top, bottom] = [70, width - 16, 16 + 18, height - (longLabels ? 70 : 36)];
+  const height = longLabels ? 380 : 320;
+  const [left, right, top, bottom] = [70, width - 16, 16 + 18, height - (longLabels ? 100 : 36)];
   const values = input.groups.flatMap((g) => input.series.map((s) => g.values[s.key] ?? 0));
   const axis = valueAxis(niceTicks(Math.min(...values, 0), Math.max(...values, 0)), top, bottom, left, right, input.axisLabel);
   const slot = (right - left) / groupCount;
@@ -206,9 +209,9 @@ export interface TrajectoryInput {
  * 2021; from 2021 the ceiling (dashed) and the projection rise linearly to their 2031 totals.
  */
 export function trajectoryChart(input: TrajectoryInput): string {
-  const width = 720;
+  const width = 780;
   const height = 320;
-  const [left, right, top, bottom] = [70, 520, 16, height - 40];
+  const [left, right, top, bottom] = [70, 480, 16, height - 40];
   const max = Math.max(input.referenceHa ?? 0, input.ceilingHa ?? 0, input.projectionHa ?? 0);
   const axis = valueAxis(niceTicks(0, max), top, bottom, left, right, 'Consommation cumulée (ha)');
   const x = (year: number): number => left + ((year - 2011) / 20) * (right - left);

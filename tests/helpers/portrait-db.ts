@@ -130,7 +130,7 @@ export async function createPortraitDb(dbPath: string, options: PortraitDbOption
 
   const rnd = random(Number(dep) * 7919 + communes.length);
   const figures: CommuneFigures[] = communes.map((c) => {
-    const area = c.geom.getArea();
+    const area = (c.geom as gdal.Polygon).getArea();
     const artifShare = 0.03 + rnd() * 0.12;
     const weights = [0, 0.35, 0.3, 0.1, 0.2, 0.05].map((w) => w * artifShare);
     const natural = [0.02 + rnd() * 0.03, 0.4 + rnd() * 0.2, 0.15 + rnd() * 0.2, 0.03 + rnd() * 0.05, 0.02];
