@@ -191,6 +191,16 @@ describe('portraits', () => {
     expect(readFileSync(path.join(one, 'epci-245555001.html'), 'utf8')).not.toMatch(/href="departement-/);
   });
 
+  it('writes identical files on a second run (deterministic)', async () => {
+    const again = path.join(tmp, 'again');
+    expect(await runCli(['portraits', '--db', dbPath, '--out', again, '--quiet'], capture().io)).toBe(0);
+    const list = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
+    expect(list(again)).toEqual(list(out));
+    for (const file of list(out).filter((f) => f.includes('.'))) {
+      expect(readFileSync(path.join(again, file), 'utf8'), file).toBe(readFileSync(path.join(out, file), 'utf8'));
+    }
+  });
+
   it('rejects an unknown code, level or database with a one-line user error', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--code', '99999'], /unknown territory code 99999/],

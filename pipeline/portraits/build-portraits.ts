@@ -36,6 +36,8 @@ export interface BuildPortraitsInput {
   logger?: Logger;
   /** Files written in parallel. */
   concurrency?: number;
+  /** An open read-write connection to `db` (when `ocs-zan run` already holds the file); opened and closed here otherwise. */
+  connection?: DuckDBConnection;
 }
 
 export interface BuildPortraitsResult {
@@ -113,8 +115,8 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
   const db = path.resolve(input.db);
   if (!existsSync(db)) throw new UserError('database not found', { file: db, remedy: 'run `ocs-zan run` first or fix --db' });
   const output = await AtomicOutput.create(input.out, { force: input.force, directory: true });
-  const instance = await DuckDBInstance.create(db);
-  const connection = await instance.connect();
+  const instance = input.connection ? null : await DuckDBInstance.create(db);
+  const connection = input.connection ?? (await instance!.connect());
   try {
     const data = await inStage('portraits', 'tables', async () => {
       await checkTables(connection, db);
@@ -172,7 +174,9 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
     await output.abort();
     throw error;
   } finally {
-    connection.closeSync();
-    instance.closeSync();
+    if (instance) {
+      connection.closeSync();
+      instance.closeSync();
+    }
   }
 }

@@ -10,7 +10,7 @@ export const LEVELS = ['region', 'departement', 'scot', 'epci', 'commune'] as co
 export type Level = (typeof LEVELS)[number];
 
 export type Value = string | number | boolean | null;
-export type Row = Record<string, Value>;
+export type Row = Record<string, Value | Value[]>;
 
 export const territoryKey = (level: string, code: string): string => `${level}\t${code}`;
 
@@ -53,8 +53,9 @@ export const REQUIRED_TABLES = [
   'enaf_consumption', 'enaf_summary', 'trajectory', 'run_metadata', 'nomenclature_category',
 ] as const;
 
-function toValue(value: unknown): Value {
+function toValue(value: unknown): Value | Value[] {
   if (typeof value === 'bigint') return Number(value);
+  if (Array.isArray(value)) return value.map((v) => toValue(v) as Value);
   if (value === undefined) return null;
   return value as Value;
 }
@@ -92,7 +93,7 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
       name: String(r.name ?? r.code),
       areaM2: Number(r.area_m2),
       coverageStatus: String(r.coverage_status ?? ''),
-      vintages: String(r.vintages ?? ''),
+      vintages: Array.isArray(r.vintages) ? r.vintages.join(', ') : String(r.vintages ?? ''),
     }))
     .sort((a, b) => levelRank(a.level) - levelRank(b.level) || a.code.localeCompare(b.code));
   const wkbReader = await connection.runAndReadAll('SELECT level, code, ST_AsWKB(geom) AS wkb FROM territory WHERE geom IS NOT NULL');

@@ -234,7 +234,8 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
   const stock = data.stock.get(key) ?? [];
   const summaries = data.stockSummary.get(key) ?? [];
   const vintages = [...new Set(stock.map((r) => Number(r.vintage)))].sort((a, b) => a - b);
-  const categories = data.categories;
+  // Unclassified polygons (category 0, with --unknown-codes=report) are shown too, so bars add up to the covered area.
+  const categories = stock.some((r) => Number(r.category) === 0) ? [{ category: 0, label: 'Non classé', artificialised: false }, ...data.categories] : data.categories;
   const catSeries: Series[] = categories.map((c) => ({ key: String(c.category), label: `${c.category}. ${c.label}`, color: CATEGORY_COLORS[c.category] ?? '#999' }));
   const stockOf = (vintage: number, category: number): Row | undefined => stock.find((r) => Number(r.vintage) === vintage && Number(r.category) === category);
   sections.push({
@@ -259,10 +260,10 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
       },
       {
         caption: 'Stock artificialisé et imperméabilisé',
-        head: ['Millésime', 'Surface couverte', 'Artificialisé', 'Part artificialisée', 'Imperméabilisé'],
+        head: ['Millésime', 'Surface couverte', 'Non couverte', 'Artificialisé', 'Part artificialisée', 'Imperméabilisé'],
         rows: summaries.map((s) => {
           const f = { vintage: Number(s.vintage) };
-          return [String(s.vintage), fig('stock_summary', 'covered_m2', s, f), fig('stock_summary', 'artificialised_m2', s, f), fig('stock_summary', 'artificialised_share', s, f), fig('stock_summary', 'sealed_m2', s, f)];
+          return [String(s.vintage), fig('stock_summary', 'covered_m2', s, f), fig('stock_summary', 'uncovered_m2', s, f), fig('stock_summary', 'artificialised_m2', s, f), fig('stock_summary', 'artificialised_share', s, f), fig('stock_summary', 'sealed_m2', s, f)];
         }),
       },
     ],
