@@ -67,11 +67,31 @@ export function splitLayer(spec: string): { path: string; layer?: string } {
 /** Opens a dataset read-only, turning GDAL's failure (missing, truncated, corrupt) into a UserError. */
 export function openDataset(file: string): gdal.Dataset {
   if (!existsSync(file)) throw new UserError('file not found', { file, remedy: 'check the path given to --vintage or --multi-date' });
+  let dataset: gdal.Dataset;
   try {
-    return gdal.open(file, 'r');
+    gdal.lastError = null;
+    dataset = gdal.open(file, 'r');
   } catch (error) {
     throw unreadable(file, error);
   }
+  // A truncated FlatGeobuf opens without throwing but has no layer; GDAL's reason is in lastError.
+  if (dataset.layers.count() === 0) {
+    const reason = lastGdalError()?.message ?? 'no vector layer';
+    dataset.close();
+    throw unreadable(file, new Error(reason));
+  }
+  return dataset;
+}
+
+/** gdal-async types lastError as unknown; it is null or { code, message, level }. */
+function lastGdalError(): { message: string; level: number } | null {
+  return (gdal.lastError as { message: string; level: number } | null) ?? null;
+}
+
+/** GDAL failures reported without an exception (CE_Failure and worse) since `gdal.lastError` was reset. */
+export function gdalFailure(): string | null {
+  const error = lastGdalError();
+  return error && error.level >= gdal.CE_Failure ? error.message : null;
 }
 
 export function unreadable(file: string, error: unknown, layer?: string): UserError {

@@ -20,11 +20,11 @@ import gdal from 'gdal-async';
 import { loadNomenclature, loadProfile } from '../nomenclature/loader.js';
 import type { Nomenclature, Profile } from '../nomenclature/loader.js';
 import { inStage, UserError } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
+import { silentLogger, type Logger, type Progress } from './log.js';
 import { AtomicOutput } from './output-dir.js';
 import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from './types.js';
-import { datasetFiles, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
-import { newRepairs, polygonParts } from './ingest-geometry.js';
+import { datasetFiles, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
+import { newRepairs, polygonParts, type Repairs } from './ingest-geometry.js';
 
 export type { VintageSource } from './ingest-source.js';
 
@@ -188,31 +188,34 @@ interface UnknownCode {
   example: string;
 }
 
-/** Reads, classifies, repairs and writes one vintage, feature by feature. */
-async function stageVintage(
-  plan: Plan,
-  tempDir: string,
+interface Copied {
+  read: number;
+  staged: number;
+  areaM2: number;
+  byCategory: Map<number, number>;
+  repairs: Repairs;
+  unknown: Map<string, UnknownCode>;
+  firstDuplicate: string;
+}
+
+/** The streaming loop: source feature → classes → clean polygons → staged features. */
+function copyFeatures(
+  opened: OpenedSource,
+  outLayer: gdal.Layer,
   nomenclature: Nomenclature,
   profile: Profile,
-  options: IngestOptions,
-  logger: Logger,
-): Promise<StagedVintage> {
-  const { opened, key } = plan;
-  const fileName = `vintage-${key}.fgb`;
-  const output = gdal.drivers.get('FlatGeobuf').create(path.join(tempDir, fileName));
-  const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
-  for (const [name, type] of Object.entries(STAGED_FIELDS)) outLayer.fields.add(new gdal.FieldDefn(name, FIELD_TYPES[type]));
-
+  report: boolean,
+  progress: Progress,
+): Copied {
   const roles = Object.keys(profile.roles);
   const repairs = newRepairs();
   const unknown = new Map<string, UnknownCode>();
   const seenIds = opened.idField ? new Set<string>() : null;
+  let firstDuplicate = '';
   const byCategory = new Map<number, number>();
-  const report = options.unknownCodes === 'report';
   let staged = 0;
   let areaM2 = 0;
   let read = 0;
-  const progress = logger.progress(`ingest ${key}`);
   const where = { file: opened.file, layer: opened.layerName };
 
   const layer = opened.layer;
@@ -223,13 +226,14 @@ async function stageVintage(
       throw unreadable(opened.file, error, opened.layerName);
     }
   };
+  gdal.lastError = null;
   for (let feature = next(true); feature; feature = next(false)) {
     read++;
     progress.tick();
     const id = opened.idField ? text(feature.fields.get(opened.idField)) : String(feature.fid);
     if (seenIds) {
-      if (seenIds.has(id)) repairs.duplicate_ids++;
-      else seenIds.add(id);
+      if (!seenIds.has(id)) seenIds.add(id);
+      else if (repairs.duplicate_ids++ === 0) firstDuplicate = id;
     }
     const values: Record<string, string> = {};
     for (const role of roles) values[role] = text(feature.fields.get(opened.fields[role]!));
@@ -282,22 +286,53 @@ async function stageVintage(
       byCategory.set(classes.category, (byCategory.get(classes.category) ?? 0) + area);
     }
   }
-  const timing = progress.done();
-  // A truncated file can end the feature loop early without a GDAL exception: compare with the header.
+  // A truncated file can end the feature loop early without a GDAL exception: check GDAL's error and the header count.
+  const failure = gdalFailure();
+  if (failure !== null) throw unreadable(opened.file, new Error(failure), opened.layerName);
   if (opened.declaredFeatures >= 0 && read !== opened.declaredFeatures) {
     throw unreadable(opened.file, new Error(`read ${read} features, the header declares ${opened.declaredFeatures}`), opened.layerName);
   }
-  if (unknown.size > 0 && !report) {
+  return { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate };
+}
+
+/** Reads, classifies, repairs and writes one vintage, feature by feature. */
+async function stageVintage(
+  plan: Plan,
+  tempDir: string,
+  nomenclature: Nomenclature,
+  profile: Profile,
+  options: IngestOptions,
+  logger: Logger,
+): Promise<StagedVintage> {
+  const { opened, key } = plan;
+  const fileName = `vintage-${key}.fgb`;
+  const report = options.unknownCodes === 'report';
+  const progress = logger.progress(`ingest ${key}`);
+  const output = gdal.drivers.get('FlatGeobuf').create(path.join(tempDir, fileName));
+  let copied: Copied;
+  try {
+    const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
+    for (const [name, type] of Object.entries(STAGED_FIELDS)) outLayer.fields.add(new gdal.FieldDefn(name, FIELD_TYPES[type]));
+    copied = copyFeatures(opened, outLayer, nomenclature, profile, report, progress);
+  } finally {
+    // Closed even on failure, while the temporary directory still exists: GDAL writes the index on close.
     output.close();
+  }
+  const { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate } = copied;
+  const timing = progress.done();
+  if (unknown.size > 0 && !report) {
     throw new UserError(`${unknown.size} unknown or missing code${unknown.size > 1 ? 's' : ''}: ${describeUnknown(unknown)}`, {
-      ...where,
+      file: opened.file,
+      layer: opened.layerName,
       remedy: 'map them in a profile (--profile) or pass --unknown-codes=report to stage them as unclassified',
     });
   }
   for (const [label, entry] of unknown) {
     logger.warn(`ingest ${key}: unclassified code ${label}: ${entry.count} features (e.g. feature ${entry.example})`);
   }
-  output.close();
+  if (repairs.duplicate_ids > 0) {
+    logger.warn(`ingest ${key}: ${repairs.duplicate_ids} features repeat an earlier ${opened.idField} (e.g. ${firstDuplicate}); kept, so src_id is not unique`);
+  }
   if (repairs.invalid_repair_area_change_m2 > 0 || repairs.area_dropped_m2 > 0) {
     logger.warn(
       `ingest ${key}: geometry repairs changed ${round(repairs.invalid_repair_area_change_m2)} m² and dropped ${round(repairs.area_dropped_m2)} m² of degenerate polygons`,

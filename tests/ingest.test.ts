@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { ingest, parseVintageSpec } from '../pipeline/ingest.js';
 import { UserError } from '../pipeline/errors.js';
+import { PROJECT_ROOT } from '../pipeline/paths.js';
 import { STAGED_FIELDS, type StageManifest } from '../pipeline/types.js';
 import { capture, dumpFgb, ocsFeatures, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
 
@@ -274,6 +275,76 @@ describe('ingest user errors', () => {
       path.join(dir, 'stage-preflight'),
       /nowhere\.gpkg: file not found/,
     );
+  });
+});
+
+describe('ingest dirty fixtures (fixtures/dirty, one fault each)', () => {
+  const dirty = (name: string): string => path.join(PROJECT_ROOT, 'fixtures', 'dirty', name);
+  const errors: Array<[string, RegExp]> = [
+    ['wrong-crs.geojson', /wrong-crs\.geojson, layer occupation_sol: coordinates are not in the declared CRS EPSG:4326: .*not degrees \(assign the right CRS/],
+    ['no-crs.shp', /no-crs\.shp, layer no-crs: the layer declares no CRS \(pass --assume-crs/],
+    ['missing-code.gpkg', /missing-code\.gpkg, layer occupation_sol: .*<missing> \(1 feature, e\.g\. feature OCSGE0000000003\).*--unknown-codes=report/],
+    ['unknown-code.gpkg', /unknown-code\.gpkg, layer occupation_sol: .*CS9\.9 × \S+ \(1 feature, e\.g\. feature OCSGE0000000003\) \(map them in a profile/],
+    ['truncated.fgb', /truncated\.fgb: cannot read the dataset: Failed to read header \(the file looks truncated or corrupt/],
+  ];
+  for (const [name, pattern] of errors) {
+    it(`${name}: one-line user error, no output`, async () => {
+      await expectUserError(['--vintage', `2019=${dirty(name)}`], path.join(dir, `dirty-${name}`), pattern);
+    });
+  }
+  const repaired: Array<[string, Record<string, number>, number]> = [
+    ['invalid-ring.gpkg', { invalid_repaired: 1, multipart_exploded: 1 }, 7],
+    ['empty-geometry.gpkg', { empty_dropped: 1 }, 5],
+    ['duplicate-ids.gpkg', { duplicate_ids: 1 }, 6],
+  ];
+  for (const [name, repairs, features] of repaired) {
+    it(`${name}: repaired and counted`, async () => {
+      const stage = path.join(dir, `dirty-${name}`);
+      expect((await cli(['--vintage', `2019=${dirty(name)}`, '--out', stage])).code).toBe(0);
+      const vintage = readManifest(stage).vintages[0]!;
+      expect(vintage.repairs).toMatchObject(repairs);
+      expect(vintage.features).toBe(features);
+    });
+  }
+  it('stages missing and unknown codes as unclassified with --unknown-codes=report', async () => {
+    for (const name of ['missing-code.gpkg', 'unknown-code.gpkg']) {
+      const stage = path.join(dir, `dirty-report-${name}`);
+      expect((await cli(['--vintage', `2019=${dirty(name)}`, '--unknown-codes', 'report', '--out', stage])).code).toBe(0);
+      expect(readManifest(stage).vintages[0]!.repairs['unclassified_features']).toBe(1);
+    }
+  });
+});
+
+describe('ingest demo fixture (fixtures/data/demo.gpkg)', () => {
+  const demo = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
+
+  it('stages the three vintages, and a multi-date conversion of them gives the same content', async () => {
+    const perVintage = path.join(dir, 'demo-per-vintage');
+    const run = await cli(['--vintage', `2010=${demo}#ocsge_2010`, '--vintage', `2019=${demo}#ocsge_2019`, '--vintage', `2022=${demo}#ocsge_2022`, '--out', perVintage]);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^total(\s+\d+\.\d\d){3}$/m);
+    const manifest = readManifest(perVintage);
+    expect(manifest.vintages.map((v) => v.key)).toEqual(['2010', '2019', '2022']);
+
+    // Multi-date layer: the 2019 geometries with the 2019 and 2022 codes of the same ID as columns,
+    // compared with the 2019 layer staged as is and with the 2022 codes put on the 2019 geometries.
+    const multi = path.join(dir, 'demo-multi.gpkg');
+    const sql = (select: string): string[] => ['-dialect', 'SQLite', '-sql', select];
+    ogr2ogr(['-f', 'GPKG', '-nln', 'ocs', multi, demo, ...sql(
+      'SELECT a.ID, a.CODE_CS AS code_cs_2019, a.CODE_US AS code_us_2019, b.CODE_CS AS CODE_CS_2022, b.CODE_US AS CODE_US_2022, a.geom FROM ocsge_2019 a JOIN ocsge_2022 b ON a.ID = b.ID ORDER BY a.fid',
+    )]);
+    const twin2022 = path.join(dir, 'demo-2022-on-2019.gpkg');
+    ogr2ogr(['-f', 'GPKG', '-nln', 'ocs', twin2022, multi, ...sql('SELECT ID, CODE_CS_2022 AS CODE_CS, CODE_US_2022 AS CODE_US, geom FROM ocs ORDER BY fid')]);
+    const twin2019 = path.join(dir, 'demo-2019.gpkg');
+    ogr2ogr(['-f', 'GPKG', '-nln', 'ocs', twin2019, multi, ...sql('SELECT ID, code_cs_2019 AS CODE_CS, code_us_2019 AS CODE_US, geom FROM ocs ORDER BY fid')]);
+    const multiStage = path.join(dir, 'demo-multi-stage');
+    const twinStage = path.join(dir, 'demo-twin-stage');
+    expect((await cli(['--multi-date', multi, '--out', multiStage])).code).toBe(0);
+    expect((await cli(['--vintage', `2019=${twin2019}`, '--vintage', `2022=${twin2022}`, '--out', twinStage])).code).toBe(0);
+    for (const year of [2019, 2022]) {
+      expect(dumpFgb(path.join(multiStage, `vintage-${year}.fgb`))).toBe(dumpFgb(path.join(twinStage, `vintage-${year}.fgb`)));
+    }
   });
 });
 
