@@ -1,0 +1,405 @@
+/**
+ * Overlay worker: for one partition (a group of nearby communes) it reads only the staged polygons
+ * whose geometry meets the partition box (GDAL spatial filter, served by the FlatGeobuf index), cuts
+ * each commune into atomic pieces, one class per covering vintage, and writes its own Parquet parts.
+ * The result for a commune depends only on that commune and the staged polygons around it (candidates
+ * are processed in file order), never on the partition: that is what makes `--jobs` irrelevant.
+ *
+ * Per commune, the vintages are chained: pieces₀ = the commune; piecesₖ = piecesₖ₋₁ overlaid with
+ * vintage k. Fast paths: a piece whose normalised geometry hash equals a vintage polygon's takes its
+ * class directly; a vintage polygon contained in the piece is kept whole; a piece inside a vintage
+ * polygon is kept whole; `difference` is skipped when the intersections already fill the piece.
+ */
+import path from 'node:path';
+import Flatbush from 'flatbush';
+import gdal from 'gdal-async';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { UserError } from './errors.js';
+import { polygonHash, polygonalParts, unionAll } from './geometry-polygons.js';
+
+export interface WorkerVintage {
+  key: string;
+  year: number;
+  departement: string | null;
+  path: string;
+}
+
+export interface PartitionCommune {
+  code: string;
+  departement: string;
+  geomWkb: Buffer;
+}
+
+export interface PartitionTask {
+  id: number;
+  communes: PartitionCommune[];
+  /** Vintages in chaining order (year, then key). */
+  vintages: WorkerVintage[];
+  /** Directory receiving `part-<id>-piece.parquet` and `part-<id>-class.parquet`. */
+  partDir: string;
+}
+
+export interface CommuneVintageArea {
+  commune_code: string;
+  key: string;
+  covered_m2: number;
+  uncovered_m2: number;
+}
+
+export interface PartitionResult {
+  id: number;
+  pieceFile: string;
+  classFile: string;
+  polygonsRead: number;
+  pieces: number;
+  intersections: number;
+  differences: number;
+  differencesSkipped: number;
+  fastIdentical: number;
+  fastContained: number;
+  fastWithin: number;
+  slivers: number;
+  sliversM2: number;
+  /** Pieces where polygons of one vintage overlapped (resolved: lowest file order wins). */
+  vintageOverlaps: number;
+  communeVintages: CommuneVintageArea[];
+}
+
+export type WorkerRequest = { type: 'partition'; task: PartitionTask } | { type: 'close' };
+export type WorkerReply =
+  | { type: 'done'; result: PartitionResult }
+  | { type: 'error'; message: string; stack?: string; user?: { context: UserError['context'] } };
+
+/** Pieces smaller than this (m²) are rounding slivers: dropped, and counted. */
+export const SLIVER_M2 = 1e-6;
+/** Relative tolerance under which intersections are taken to fill a piece (no `difference`). */
+const FILL_TOLERANCE = 1e-9;
+
+interface StagedClass {
+  code_cs: string;
+  code_us: string;
+  category: number;
+  artificialised: boolean;
+  artif_rule: string;
+  sealed: boolean;
+  enaf: string;
+  destination: string | null;
+}
+
+interface StagedSet {
+  geoms: gdal.Polygon[];
+  envelopes: gdal.Envelope[];
+  classes: StagedClass[];
+  fids: number[];
+  hashes: Array<string | undefined>;
+  index: Flatbush | null;
+}
+
+interface Piece {
+  geom: gdal.Polygon;
+  area: number;
+  hash?: string;
+  /** One entry per vintage applied so far (null: not covered by it). */
+  classes: Array<StagedClass | null>;
+}
+
+const datasets = new Map<string, gdal.Dataset>();
+
+function openVintage(vintage: WorkerVintage): gdal.Layer {
+  let dataset = datasets.get(vintage.path);
+  if (!dataset) {
+    try {
+      dataset = gdal.open(vintage.path);
+    } catch (error) {
+      throw new UserError(`cannot open staged vintage: ${(error as Error).message}`, { file: vintage.path, remedy: 'run the ingest stage again' });
+    }
+    datasets.set(vintage.path, dataset);
+  }
+  return dataset.layers.get(0);
+}
+
+function readStaged(vintage: WorkerVintage, box: gdal.Envelope): StagedSet {
+  const layer = openVintage(vintage);
+  layer.setSpatialFilter(box.minX, box.minY, box.maxX, box.maxY);
+  const rows: Array<{ fid: number; geom: gdal.Polygon; cls: StagedClass }> = [];
+  for (const feature of layer.features) {
+    const f = feature.fields.toObject() as Record<string, string | number | null>;
+    for (const geom of polygonalParts(feature.getGeometry())) {
+      rows.push({
+        fid: feature.fid,
+        geom,
+        cls: {
+          code_cs: String(f.code_cs ?? ''),
+          code_us: String(f.code_us ?? ''),
+          category: Number(f.category ?? 0),
+          artificialised: Number(f.artif) === 1,
+          artif_rule: String(f.artif_rule ?? ''),
+          sealed: Number(f.sealed) === 1,
+          enaf: String(f.enaf ?? ''),
+          destination: f.destination ? String(f.destination) : null,
+        },
+      });
+    }
+  }
+  layer.setSpatialFilter(null);
+  // File order, so that a commune sees its candidates in the same order whatever the partition.
+  rows.sort((a, b) => a.fid - b.fid);
+  const set: StagedSet = {
+    geoms: rows.map((r) => r.geom),
+    envelopes: rows.map((r) => r.geom.getEnvelope()),
+    classes: rows.map((r) => r.cls),
+    fids: rows.map((r) => r.fid),
+    hashes: new Array(rows.length),
+    index: null,
+  };
+  if (rows.length > 0) {
+    const index = new Flatbush(rows.length);
+    for (const e of set.envelopes) index.add(e.minX, e.minY, e.maxX, e.maxY);
+    index.finish();
+    set.index = index;
+  }
+  return set;
+}
+
+const envelopeWithin = (inner: gdal.Envelope, outer: gdal.Envelope): boolean =>
+  inner.minX >= outer.minX && inner.maxX <= outer.maxX && inner.minY >= outer.minY && inner.maxY <= outer.maxY;
+
+type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'communeVintages'>;
+
+function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters, area = geom.getArea()): number {
+  if (area < SLIVER_M2) {
+    counters.slivers++;
+    counters.sliversM2 += area;
+    return 0;
+  }
+  out.push({ geom, area, classes });
+  return area;
+}
+
+/** pieces overlaid with one vintage's polygons (those whose box meets the commune's box). */
+function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[], counters: Counters): Piece[] {
+  if (candidates.length === 0) return pieces.map((p) => ({ ...p, classes: [...p.classes, null] }));
+  const byHash = new Map<string, number>();
+  for (const i of candidates) {
+    const hash = (staged.hashes[i] ??= polygonHash(staged.geoms[i]!));
+    if (!byHash.has(hash)) byHash.set(hash, i);
+  }
+  const local = new Set(candidates);
+  const out: Piece[] = [];
+  for (const piece of pieces) {
+    const same = byHash.get((piece.hash ??= polygonHash(piece.geom)));
+    if (same !== undefined) {
+      counters.fastIdentical++;
+      out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes: [...piece.classes, staged.classes[same]!] });
+      continue;
+    }
+    const pe = piece.geom.getEnvelope();
+    const hits = staged.index!.search(pe.minX, pe.minY, pe.maxX, pe.maxY).filter((i) => local.has(i)).sort((a, b) => a - b);
+    const start = out.length;
+    const parts: gdal.Polygon[] = [];
+    let covered = 0;
+    for (const i of hits) {
+      const v = staged.geoms[i]!;
+      const ve = staged.envelopes[i]!;
+      const classes = [...piece.classes, staged.classes[i]!];
+      if (envelopeWithin(pe, ve) && v.contains(piece.geom)) {
+        counters.fastWithin++;
+        out.length = start;
+        out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes });
+        parts.length = 0;
+        covered = piece.area;
+        break;
+      }
+      if (envelopeWithin(ve, pe) && piece.geom.contains(v)) {
+        counters.fastContained++;
+        parts.push(v);
+        covered += keepPiece(out, v, classes, counters);
+        continue;
+      }
+      counters.intersections++;
+      for (const part of polygonalParts(piece.geom.intersection(v))) {
+        parts.push(part);
+        covered += keepPiece(out, part, classes, counters);
+      }
+    }
+    if (covered > piece.area * (1 + FILL_TOLERANCE)) {
+      // Polygons of one vintage overlap here: redo the piece, each polygon taking only what earlier ones left.
+      out.length = start;
+      counters.vintageOverlaps++;
+      overlayOverlapping(piece, staged, hits, out, counters);
+      continue;
+    }
+    if (covered >= piece.area * (1 - FILL_TOLERANCE)) {
+      if (parts.length > 0) counters.differencesSkipped++;
+      continue;
+    }
+    const taken = unionAll(parts);
+    counters.differences++;
+    const rest = taken ? polygonalParts(piece.geom.difference(taken)) : [piece.geom];
+    for (const part of rest) keepPiece(out, part, [...piece.classes, null], counters);
+  }
+  return out;
+}
+
+/** Slow path for overlapping polygons within a vintage: the first in file order wins each m². */
+function overlayOverlapping(piece: Piece, staged: StagedSet, hits: number[], out: Piece[], counters: Counters): void {
+  let rest: gdal.Geometry = piece.geom;
+  for (const i of hits) {
+    if (rest.isEmpty()) break;
+    counters.intersections++;
+    const taken = polygonalParts(rest.intersection(staged.geoms[i]!));
+    if (taken.length === 0) continue;
+    for (const part of taken) keepPiece(out, part, [...piece.classes, staged.classes[i]!], counters);
+    counters.differences++;
+    rest = rest.difference(staged.geoms[i]!);
+  }
+  for (const part of polygonalParts(rest)) keepPiece(out, part, [...piece.classes, null], counters);
+}
+
+interface OutputPiece {
+  commune_code: string;
+  kx: bigint;
+  ky: bigint;
+  ka: bigint;
+  classKey: string;
+  area: number;
+  wkb: Buffer;
+  classes: Array<{ year: number; cls: StagedClass }>;
+}
+
+/** Cuts the partition's communes into pieces and writes the two Parquet parts. */
+export async function overlayPartition(task: PartitionTask): Promise<PartitionResult> {
+  const counters: Counters = {
+    intersections: 0,
+    differences: 0,
+    differencesSkipped: 0,
+    fastIdentical: 0,
+    fastContained: 0,
+    fastWithin: 0,
+    slivers: 0,
+    sliversM2: 0,
+    vintageOverlaps: 0,
+  };
+  const communes = task.communes.map((c) => ({ ...c, geom: gdal.Geometry.fromWKB(c.geomWkb) }));
+  const box = communes[0]!.geom.getEnvelope();
+  for (const c of communes.slice(1)) box.merge(c.geom.getEnvelope());
+  const departements = new Set(communes.map((c) => c.departement));
+  const applies = (v: WorkerVintage, departement: string): boolean => v.departement === null || v.departement === departement;
+  const staged = new Map<string, StagedSet>();
+  let polygonsRead = 0;
+  for (const v of task.vintages) {
+    if (![...departements].some((d) => applies(v, d))) continue;
+    const set = readStaged(v, box);
+    polygonsRead += set.geoms.length;
+    staged.set(v.key, set);
+  }
+
+  const output: OutputPiece[] = [];
+  const communeVintages: CommuneVintageArea[] = [];
+  for (const commune of communes) {
+    const vintages = task.vintages.filter((v) => applies(v, commune.departement));
+    const ce = commune.geom.getEnvelope();
+    let pieces: Piece[] = polygonalParts(commune.geom).map((geom) => ({ geom, area: geom.getArea(), classes: [] }));
+    for (const v of vintages) {
+      const set = staged.get(v.key)!;
+      const candidates = set.index ? set.index.search(ce.minX, ce.minY, ce.maxX, ce.maxY).sort((a, b) => a - b) : [];
+      pieces = overlayVintage(pieces, set, candidates, counters);
+    }
+    vintages.forEach((v, k) => {
+      let covered = 0;
+      let uncovered = 0;
+      for (const p of pieces) {
+        if (p.classes[k]) covered += p.area;
+        else uncovered += p.area;
+      }
+      communeVintages.push({ commune_code: commune.code, key: v.key, covered_m2: covered, uncovered_m2: uncovered });
+    });
+    for (const p of pieces) {
+      const centroid = p.geom.centroid();
+      const classes = vintages.flatMap((v, k) => (p.classes[k] ? [{ year: v.year, cls: p.classes[k]! }] : []));
+      output.push({
+        commune_code: commune.code,
+        kx: BigInt(Math.round(centroid.x * 1000)),
+        ky: BigInt(Math.round(centroid.y * 1000)),
+        ka: BigInt(Math.round(p.area * 1e6)),
+        classKey: classes.map(({ year, cls }) => `${year}:${cls.code_cs}:${cls.code_us}:${cls.category}:${cls.artificialised}`).join('|'),
+        area: p.area,
+        wkb: p.geom.toWKB(),
+        classes,
+      });
+    }
+  }
+  const pieceFile = path.join(task.partDir, `part-${task.id}-piece.parquet`);
+  const classFile = path.join(task.partDir, `part-${task.id}-class.parquet`);
+  await writeParts(task.id, output, pieceFile, classFile);
+  return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, communeVintages };
+}
+
+const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
+
+async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string, classFile: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const conn = await instance.connect();
+  try {
+    await conn.run(`CREATE TABLE piece_part (part INTEGER, pkey BIGINT, commune_code VARCHAR, kx BIGINT, ky BIGINT, ka BIGINT,
+      class_key VARCHAR, area_m2 DOUBLE, geom BLOB)`);
+    await conn.run(`CREATE TABLE class_part (part INTEGER, pkey BIGINT, vintage INTEGER, code_cs VARCHAR, code_us VARCHAR,
+      category INTEGER, artificialised BOOLEAN, artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
+    const pa = await conn.createAppender('piece_part');
+    const ca = await conn.createAppender('class_part');
+    pieces.forEach((p, n) => {
+      pa.appendInteger(part);
+      pa.appendBigInt(BigInt(n));
+      pa.appendVarchar(p.commune_code);
+      pa.appendBigInt(p.kx);
+      pa.appendBigInt(p.ky);
+      pa.appendBigInt(p.ka);
+      pa.appendVarchar(p.classKey);
+      pa.appendDouble(p.area);
+      pa.appendBlob(p.wkb);
+      pa.endRow();
+      for (const { year, cls } of p.classes) {
+        ca.appendInteger(part);
+        ca.appendBigInt(BigInt(n));
+        ca.appendInteger(year);
+        ca.appendVarchar(cls.code_cs);
+        ca.appendVarchar(cls.code_us);
+        ca.appendInteger(cls.category);
+        ca.appendBoolean(cls.artificialised);
+        ca.appendVarchar(cls.artif_rule);
+        ca.appendBoolean(cls.sealed);
+        ca.appendVarchar(cls.enaf);
+        if (cls.destination === null) ca.appendNull();
+        else ca.appendVarchar(cls.destination);
+        ca.endRow();
+      }
+    });
+    pa.closeSync();
+    ca.closeSync();
+    await conn.run(`COPY piece_part TO ${sqlString(pieceFile)} (FORMAT parquet)`);
+    await conn.run(`COPY class_part TO ${sqlString(classFile)} (FORMAT parquet)`);
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+if (process.send && process.argv.includes('--ocs-zan-overlay-worker')) {
+  const reply = (message: WorkerReply): void => void process.send!(message);
+  process.on('message', (message: WorkerRequest) => {
+    if (message.type === 'close') {
+      for (const dataset of datasets.values()) dataset.close();
+      process.exit(0);
+    }
+    overlayPartition(message.task).then(
+      (result) => reply({ type: 'done', result }),
+      (error: unknown) =>
+        reply({
+          type: 'error',
+          message: error instanceof Error ? error.message : String(error),
+          stack: error instanceof Error ? error.stack : undefined,
+          user: error instanceof UserError ? { context: error.context } : undefined,
+        }),
+    );
+  });
+}

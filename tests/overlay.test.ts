@@ -1,0 +1,118 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StageError, UserError } from '../pipeline/errors.js';
+import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
+import { loadTerritories, type Territories } from '../pipeline/territories.js';
+import { polygon, rect, writeCommunes, writeStage } from './helpers/staged.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Rows of a query over the overlay's Parquet files (views `piece` and `piece_class`). */
+export async function queryPieces(out: OverlayOutput, sql: string): Promise<Array<Record<string, unknown>>> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    await conn.run(`CREATE VIEW piece AS SELECT * FROM read_parquet('${out.pieceParquet}')`);
+    await conn.run(`CREATE VIEW piece_class AS SELECT * FROM read_parquet('${out.pieceClassParquet}')`);
+    return (await conn.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+describe('hand-built squares', () => {
+  let territories: Territories;
+  let out: OverlayOutput;
+  beforeAll(async () => {
+    const communes = writeCommunes(path.join(tmp, 'communes.gpkg'), [
+      { code: '54001', geom: rect(0, 0, 100, 100) },
+      { code: '54002', geom: rect(100, 0, 200, 100) },
+    ]);
+    territories = await loadTerritories({ path: communes });
+    writeStage(path.join(tmp, 'stage'), [
+      {
+        year: 2010,
+        polygons: [
+          { geom: rect(0, 0, 50, 100), cs: 'CS2.1.1.1' },
+          { geom: rect(50, 0, 150, 100), cs: 'CS2.2.1' }, // crosses the commune border
+          { geom: rect(150, 0, 200, 60), cs: 'CS1.1.1.1' },
+          // [150,200]×[60,100] left uncovered in 2010
+        ],
+      },
+      {
+        year: 2019,
+        polygons: [
+          // Same square as 2010, ring started elsewhere and reversed: the hash fast path must still match.
+          {
+            geom: polygon([
+              [50, 100],
+              [50, 0],
+              [0, 0],
+              [0, 100],
+            ]),
+            cs: 'CS2.1.1.1',
+          },
+          { geom: rect(50, 0, 120, 100), cs: 'CS1.1.1.1' },
+          { geom: rect(120, 0, 150, 100), cs: 'CS2.2.1' },
+          { geom: rect(150, 0, 200, 60), cs: 'CS1.1.1.1' },
+          { geom: rect(150, 60, 200, 100), cs: 'CS1.1.2.1' },
+          { geom: rect(300, 0, 310, 10), cs: 'CS1.1.1.1' }, // outside every commune
+        ],
+      },
+    ]);
+    out = await overlay({ stageDir: path.join(tmp, 'stage'), territories, jobs: 1, workDir: path.join(tmp, 'work') });
+  });
+
+  it('cuts exact pieces with their classes at each vintage', async () => {
+    const rows = await queryPieces(
+      out,
+      `SELECT p.commune_code, round(p.area_m2, 6) AS area, string_agg(c.vintage || ':' || c.code_cs, ' ' ORDER BY c.vintage) AS classes
+       FROM piece p LEFT JOIN piece_class c USING (piece_id) GROUP BY p.piece_id, p.commune_code, p.area_m2 ORDER BY 1, 3, 2`,
+    );
+    expect(rows.map((r) => `${r.commune_code} ${r.area} ${r.classes ?? '-'}`)).toEqual([
+      '54001 5000 2010:CS2.1.1.1 2019:CS2.1.1.1',
+      '54001 5000 2010:CS2.2.1 2019:CS1.1.1.1',
+      '54002 3000 2010:CS1.1.1.1 2019:CS1.1.1.1',
+      '54002 2000 2010:CS2.2.1 2019:CS1.1.1.1',
+      '54002 3000 2010:CS2.2.1 2019:CS2.2.1',
+      '54002 2000 2019:CS1.1.2.1',
+    ]);
+    const ids = await queryPieces(out, 'SELECT min(piece_id)::INTEGER AS lo, max(piece_id)::INTEGER AS hi, count(*)::INTEGER AS n FROM piece');
+    expect(ids[0]).toEqual({ lo: 1, hi: 6, n: 6 });
+  });
+
+  it('reports covered, uncovered and outside areas and the fast paths', () => {
+    const s = out.stats;
+    expect(s.pieces).toBe(6);
+    expect(s.vintages.map((v) => [v.key, v.covered_m2, v.uncovered_m2, v.outside_communes_m2])).toEqual([
+      ['2010', 18_000, 2_000, 0],
+      ['2019', 20_000, 0, 100],
+    ]);
+    expect(s.uncovered).toEqual([{ commune_code: '54002', vintage: '2010', area_m2: 2_000 }]);
+    expect(s.fastPath.identicalGeometry).toBeGreaterThanOrEqual(2);
+    expect(s.fastPath.polygonInsidePiece).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a missing stage with a user error', async () => {
+    const error = await overlay({ stageDir: path.join(tmp, 'nowhere'), territories, jobs: 1, workDir: path.join(tmp, 'w2') }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StageError);
+    expect((error as StageError).isUserError).toBe(true);
+  });
+
+  it('wraps a worker failure with its partition, keeping a user error a user error', async () => {
+    const stage = path.join(tmp, 'stage-broken');
+    writeStage(stage, [{ year: 2010, polygons: [{ geom: rect(0, 0, 10, 10), cs: 'CS2.1.1.1' }] }]);
+    rmSync(path.join(stage, 'vintage-2010.fgb'));
+    const manifest = JSON.parse(readFileSync(path.join(stage, 'manifest.json'), 'utf8'));
+    expect(manifest.vintages).toHaveLength(1);
+    const error = await overlay({ stageDir: stage, territories, jobs: 1, workDir: path.join(tmp, 'w3') }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StageError);
+    expect((error as StageError).isUserError).toBe(true);
+    expect(error).not.toBeInstanceOf(UserError);
+  });
+});
