@@ -20,6 +20,15 @@ export const LEVEL_LABELS: Record<Level, string> = {
   commune: 'Commune',
 };
 
+/** Level names inside a sentence: singular and plural. */
+const LEVEL_NOUNS: Record<Level, [string, string]> = {
+  region: ['région', 'régions'],
+  departement: ['département', 'départements'],
+  scot: ['SCoT', 'SCoT'],
+  epci: ['EPCI', 'EPCI'],
+  commune: ['commune', 'communes'],
+};
+
 const STATUS_LABELS: Record<string, string> = {
   complete_uniform: 'couverture complète, millésimes homogènes',
   complete_mixed: 'couverture complète, millésimes différents selon les départements',
@@ -444,10 +453,10 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
   }));
   const ownRings = ctx.rings(key);
   const hasGeometry = features.some((f) => f.rings.length > 0) || ownRings.length > 0;
-  const childName = members[0] && members[0].level !== t.level ? `${LEVEL_LABELS[members[0].level].toLowerCase()}s` : 'communes voisines';
+  const childName = members[0] && members[0].level !== t.level ? LEVEL_NOUNS[members[0].level][1] : 'communes voisines';
   sections.push({
     id: 'carte',
-    title: `Carte : artificialisation nette par ${t.level === 'commune' ? 'commune (la commune et ses voisines)' : LEVEL_LABELS[members[0]?.level ?? 'commune'].toLowerCase()}`,
+    title: `Carte : artificialisation nette par ${t.level === 'commune' ? 'commune (la commune et ses voisines)' : LEVEL_NOUNS[members[0]?.level ?? 'commune'][0]}`,
     paragraphs: ['Part de la surface artificialisée nette sur la plus longue période ; contour noir : le territoire du portrait.'],
     chart: hasGeometry
       ? choroplethMap({
