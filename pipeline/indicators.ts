@@ -198,6 +198,8 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
   const targetYears = targetEnd - targetStart;
 
   for (const sql of [
+    // Areas are summed in whole µm² (HUGEINT): exact, so the result does not depend on the order threads add rows in.
+    `CREATE OR REPLACE TEMP MACRO xsum(x) AS (sum(round((x) * 1e6)::HUGEINT)::DOUBLE / 1e6)`,
     // Per commune: its vintages, ranked (départements can have different years).
     `CREATE OR REPLACE TEMP TABLE _cv AS
      SELECT commune_code, vintage,
@@ -231,10 +233,10 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      WITH pairs AS (
        SELECT t.level, t.code, t.t_from_rank, t.t_to_rank, t.from_vintage, t.to_vintage,
               string_agg(DISTINCT c.departement, ', ' ORDER BY c.departement) AS deps,
-              sum(t.years * c.area_m2) AS weighted, sum(c.area_m2) AS area
+              xsum(t.years * c.area_m2) AS weighted, xsum(c.area_m2) AS area
        FROM _tpc t JOIN _commune c USING (commune_code) GROUP BY ALL)
      SELECT level, code, t_from_rank, t_to_rank, min(from_vintage) AS from_vintage, max(to_vintage) AS to_vintage,
-            sum(weighted) / nullif(sum(area), 0) AS years,
+            xsum(weighted) / nullif(xsum(area), 0) AS years,
             string_agg(format('{}→{} ({})', from_vintage, to_vintage, deps), '; ' ORDER BY from_vintage, to_vintage) AS years_combined
      FROM pairs GROUP BY ALL`,
     // Every piece's classes at both ends of each commune period, aggregated to distinct class pairs.
@@ -245,7 +247,7 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
             a.sealed AS from_sealed, b.sealed AS to_sealed, a.enaf AS from_enaf, b.enaf AS to_enaf,
             coalesce(b.destination, 'inconnu') AS to_destination,
             a.code_cs AS from_cs, b.code_cs AS to_cs, a.code_us AS from_us, b.code_us AS to_us,
-            sum(pc.area_m2) AS area_m2
+            xsum(pc.area_m2) AS area_m2
      FROM (SELECT DISTINCT commune_code, from_vintage, to_vintage FROM _cp) p
      JOIN piece pc ON pc.commune_code = p.commune_code
      JOIN piece_class a ON a.piece_id = pc.piece_id AND a.vintage = p.from_vintage
@@ -254,18 +256,18 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
     // Commune totals per period (zero when nothing changed).
     `CREATE OR REPLACE TEMP TABLE _cm AS
      SELECT p.commune_code, p.from_vintage, p.to_vintage,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.to_artif AND NOT c.from_artif), 0) AS artif,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.from_artif AND NOT c.to_artif), 0) AS desartif,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.to_sealed AND NOT c.from_sealed), 0) AS imperm,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.from_sealed AND NOT c.to_sealed), 0) AS desimperm,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.from_enaf = 'naf' AND c.to_enaf = 'urban'), 0) AS consumption,
-            coalesce(sum(c.area_m2) FILTER (WHERE c.from_enaf = 'urban' AND c.to_enaf = 'naf'), 0) AS renaturation
+            xsum(CASE WHEN c.to_artif AND NOT c.from_artif THEN c.area_m2 ELSE 0 END) AS artif,
+            xsum(CASE WHEN c.from_artif AND NOT c.to_artif THEN c.area_m2 ELSE 0 END) AS desartif,
+            xsum(CASE WHEN c.to_sealed AND NOT c.from_sealed THEN c.area_m2 ELSE 0 END) AS imperm,
+            xsum(CASE WHEN c.from_sealed AND NOT c.to_sealed THEN c.area_m2 ELSE 0 END) AS desimperm,
+            xsum(CASE WHEN c.from_enaf = 'naf' AND c.to_enaf = 'urban' THEN c.area_m2 ELSE 0 END) AS consumption,
+            xsum(CASE WHEN c.from_enaf = 'urban' AND c.to_enaf = 'naf' THEN c.area_m2 ELSE 0 END) AS renaturation
      FROM (SELECT DISTINCT commune_code, from_vintage, to_vintage FROM _cp) p
      LEFT JOIN _chg c USING (commune_code, from_vintage, to_vintage) GROUP BY ALL`,
     // Commune stock per vintage.
     `CREATE OR REPLACE TEMP TABLE _cs AS
      SELECT p.commune_code, c.vintage, v.rank, c.category, bool_or(c.artificialised) AS artificialised,
-            bool_or(c.sealed) AS sealed, sum(p.area_m2) AS area_m2
+            bool_or(c.sealed) AS sealed, xsum(p.area_m2) AS area_m2
      FROM piece_class c JOIN piece p USING (piece_id) JOIN _cv v ON v.commune_code = p.commune_code AND v.vintage = c.vintage
      GROUP BY p.commune_code, c.vintage, v.rank, c.category, c.artificialised, c.sealed`,
     `CREATE OR REPLACE TEMP TABLE _trank AS
@@ -277,14 +279,14 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      FROM y GROUP BY ALL`,
 
     `CREATE OR REPLACE TABLE stock AS
-     SELECT m.level, m.code, r.vintage, s.rank AS vintage_rank, s.category, sum(s.area_m2) AS area_m2
+     SELECT m.level, m.code, r.vintage, s.rank AS vintage_rank, s.category, xsum(s.area_m2) AS area_m2
      FROM _cs s JOIN membership m USING (commune_code) JOIN _trank r ON r.level = m.level AND r.code = m.code AND r.rank = s.rank
      GROUP BY ALL ORDER BY m.level, m.code, s.rank, s.category`,
     `CREATE OR REPLACE TABLE stock_summary AS
      WITH s AS (
-       SELECT m.level, m.code, s.rank, sum(s.area_m2) AS covered_m2,
-              coalesce(sum(s.area_m2) FILTER (WHERE s.artificialised), 0) AS artificialised_m2,
-              coalesce(sum(s.area_m2) FILTER (WHERE s.sealed), 0) AS sealed_m2
+       SELECT m.level, m.code, s.rank, xsum(s.area_m2) AS covered_m2,
+              xsum(CASE WHEN s.artificialised THEN s.area_m2 ELSE 0 END) AS artificialised_m2,
+              xsum(CASE WHEN s.sealed THEN s.area_m2 ELSE 0 END) AS sealed_m2
        FROM _cs s JOIN membership m USING (commune_code) GROUP BY ALL)
      SELECT r.level, r.code, r.vintage, r.rank AS vintage_rank, coalesce(s.covered_m2, 0) AS covered_m2,
             greatest(t.area_m2 - coalesce(s.covered_m2, 0), 0) AS uncovered_m2,
@@ -296,12 +298,12 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      ORDER BY r.level, r.code, r.rank`,
     `CREATE OR REPLACE TABLE artif_flux AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
-            sum(cm.artif) AS artificialisation_m2, sum(cm.desartif) AS desartificialisation_m2,
-            sum(cm.artif - cm.desartif) AS net_m2, tp.years,
-            sum(cm.artif / t.years) AS artificialisation_m2_per_year,
-            sum(cm.desartif / t.years) AS desartificialisation_m2_per_year,
-            sum((cm.artif - cm.desartif) / t.years) AS net_m2_per_year,
-            sum(cm.artif - cm.desartif) / nullif(any_value(ter.area_m2), 0) AS net_share_of_area,
+            xsum(cm.artif) AS artificialisation_m2, xsum(cm.desartif) AS desartificialisation_m2,
+            xsum(cm.artif - cm.desartif) AS net_m2, tp.years,
+            xsum(cm.artif / t.years) AS artificialisation_m2_per_year,
+            xsum(cm.desartif / t.years) AS desartificialisation_m2_per_year,
+            xsum((cm.artif - cm.desartif) / t.years) AS net_m2_per_year,
+            xsum(cm.artif - cm.desartif) / nullif(any_value(ter.area_m2), 0) AS net_share_of_area,
             tp.years_combined
      FROM _tpc t JOIN _cm cm USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
@@ -311,23 +313,23 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
     `CREATE OR REPLACE TABLE artif_flux_detail AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
             CASE WHEN c.to_artif THEN 'artificialisation' ELSE 'desartificialisation' END AS direction,
-            c.from_cs, c.to_cs, c.from_us, c.to_us, sum(c.area_m2) AS area_m2
+            c.from_cs, c.to_cs, c.from_us, c.to_us, xsum(c.area_m2) AS area_m2
      FROM _tpc t JOIN _chg c USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
      WHERE c.from_artif <> c.to_artif
      GROUP BY ALL ORDER BY ALL`,
     `CREATE OR REPLACE TABLE imperm_flux AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
-            sum(cm.imperm) AS impermeabilisation_m2, sum(cm.desimperm) AS desimpermeabilisation_m2,
-            sum(cm.imperm - cm.desimperm) AS net_m2, tp.years,
-            sum((cm.imperm - cm.desimperm) / t.years) AS net_m2_per_year
+            xsum(cm.imperm) AS impermeabilisation_m2, xsum(cm.desimperm) AS desimpermeabilisation_m2,
+            xsum(cm.imperm - cm.desimperm) AS net_m2, tp.years,
+            xsum((cm.imperm - cm.desimperm) / t.years) AS net_m2_per_year
      FROM _tpc t JOIN _cm cm USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
      GROUP BY tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank, tp.t_to_rank, tp.years
      ORDER BY tp.level, tp.code, tp.t_from_rank, tp.t_to_rank`,
     `CREATE OR REPLACE TABLE enaf_consumption AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
-            c.to_destination AS destination, sum(c.area_m2) AS area_m2, sum(c.area_m2 / t.years) AS area_m2_per_year, tp.years
+            c.to_destination AS destination, xsum(c.area_m2) AS area_m2, xsum(c.area_m2 / t.years) AS area_m2_per_year, tp.years
      FROM _tpc t JOIN _chg c USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
      WHERE c.from_enaf = 'naf' AND c.to_enaf = 'urban'
@@ -335,10 +337,10 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      ORDER BY tp.level, tp.code, tp.t_from_rank, tp.t_to_rank, c.to_destination`,
     `CREATE OR REPLACE TABLE enaf_summary AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
-            sum(cm.consumption) AS consumption_m2, sum(cm.renaturation) AS renaturation_m2,
-            sum(cm.consumption / t.years) AS consumption_m2_per_year,
-            sum(cm.renaturation / t.years) AS renaturation_m2_per_year,
-            sum(cm.consumption) / nullif(any_value(ter.area_m2), 0) AS consumption_share_of_area, tp.years
+            xsum(cm.consumption) AS consumption_m2, xsum(cm.renaturation) AS renaturation_m2,
+            xsum(cm.consumption / t.years) AS consumption_m2_per_year,
+            xsum(cm.renaturation / t.years) AS renaturation_m2_per_year,
+            xsum(cm.consumption) / nullif(any_value(ter.area_m2), 0) AS consumption_share_of_area, tp.years
      FROM _tpc t JOIN _cm cm USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
      JOIN territory ter ON ter.level = t.level AND ter.code = t.code
@@ -346,7 +348,7 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      ORDER BY tp.level, tp.code, tp.t_from_rank, tp.t_to_rank`,
     `CREATE OR REPLACE TABLE transition AS
      SELECT tp.level, tp.code, tp.from_vintage, tp.to_vintage, tp.t_from_rank AS from_rank, tp.t_to_rank AS to_rank,
-            c.from_category, c.to_category, sum(c.area_m2) AS area_m2
+            c.from_category, c.to_category, xsum(c.area_m2) AS area_m2
      FROM _tpc t JOIN _chg c USING (commune_code, from_vintage, to_vintage)
      JOIN _tp tp ON tp.level = t.level AND tp.code = t.code AND tp.t_from_rank = t.t_from_rank AND tp.t_to_rank = t.t_to_rank
      GROUP BY ALL ORDER BY ALL`,
@@ -377,9 +379,9 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
      obsp AS (
        SELECT level, code, obs_from, obs_to, string_agg(DISTINCT departement, ', ' ORDER BY departement) AS deps FROM j GROUP BY ALL),
      agg AS (
-       SELECT level, code, sum(ref_rate) AS reference_rate_m2_per_year, sum(reference) AS reference_2011_2020_m2,
-              sum(ceiling) AS ceiling_2021_2031_m2, count(*) FILTER (WHERE floor_applied)::INTEGER AS floor_applied_communes,
-              sum(projection) AS projection_2021_2031_m2, count(*)::INTEGER AS communes
+       SELECT level, code, xsum(ref_rate) AS reference_rate_m2_per_year, xsum(reference) AS reference_2011_2020_m2,
+              xsum(ceiling) AS ceiling_2021_2031_m2, count(*) FILTER (WHERE floor_applied)::INTEGER AS floor_applied_communes,
+              xsum(projection) AS projection_2021_2031_m2, count(*)::INTEGER AS communes
        FROM j GROUP BY ALL),
      members AS (
        SELECT m.level, m.code, count(*)::INTEGER AS total FROM membership m
@@ -426,6 +428,7 @@ export async function computeIndicators(connection: DuckDBConnection, options: I
   for (const name of ['_cv', '_commune', '_cp', '_tl', '_tpc', '_tp', '_chg', '_cm', '_cs', '_trank', '_ctraj', '_coverage']) {
     await connection.run(`DROP TABLE ${name}`);
   }
+  await connection.run('DROP MACRO xsum');
 }
 
 async function createViews(connection: DuckDBConnection): Promise<void> {
