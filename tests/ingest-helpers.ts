@@ -76,8 +76,9 @@ export function dumpFgb(file: string, options: { geometry?: 'wkt' | 'envelope' }
   const lines = [`srs=${layer.srs?.getAuthorityCode(null)} type=${layer.geomType} fields=${layer.fields.getNames().join(',')}`];
   for (let f = layer.features.first(); f; f = layer.features.next()) {
     const fields = f.fields.toObject() as Record<string, unknown>;
-    const envelope = (): string => Object.values(f.getGeometry().getEnvelope()).map((n: number) => n.toFixed(6)).join(' ');
-    const geometry = options.geometry === 'envelope' ? envelope() : f.getGeometry().toWKT().replace(/-?\d+\.\d+/g, (n) => Number(n).toFixed(6));
+    const shape = f.getGeometry()!; // staged features always carry a polygon
+    const envelope = (): string => Object.values(shape.getEnvelope()).map((n: number) => n.toFixed(6)).join(' ');
+    const geometry = options.geometry === 'envelope' ? envelope() : shape.toWKT().replace(/-?\d+\.\d+/g, (n) => Number(n).toFixed(6));
     lines.push(`${JSON.stringify({ ...fields, area_m2: Number((fields['area_m2'] as number).toFixed(4)) })} ${geometry}`);
   }
   dataset.close();
