@@ -239,6 +239,9 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     });
   }
 
+  // Vintage years differ between départements: say which years each figure combines.
+  const mixed = t.coverageStatus === 'complete_mixed';
+
   // Stock by category and vintage.
   const stock = data.stock.get(key) ?? [];
   const summaries = data.stockSummary.get(key) ?? [];
@@ -269,10 +272,18 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
       },
       {
         caption: 'Stock artificialisé et imperméabilisé',
-        head: ['Millésime', 'Surface couverte', 'Non couverte', 'Artificialisé', 'Part artificialisée', 'Imperméabilisé'],
+        head: ['Millésime', 'Surface couverte', 'Non couverte', 'Artificialisé', 'Part artificialisée', 'Imperméabilisé', ...(mixed ? ['Années combinées'] : [])],
         rows: summaries.map((s) => {
           const f = { vintage: Number(s.vintage) };
-          return [String(s.vintage), fig('stock_summary', 'covered_m2', s, f), fig('stock_summary', 'uncovered_m2', s, f), fig('stock_summary', 'artificialised_m2', s, f), fig('stock_summary', 'artificialised_share', s, f), fig('stock_summary', 'sealed_m2', s, f)];
+          return [
+            String(s.vintage),
+            fig('stock_summary', 'covered_m2', s, f),
+            fig('stock_summary', 'uncovered_m2', s, f),
+            fig('stock_summary', 'artificialised_m2', s, f),
+            fig('stock_summary', 'artificialised_share', s, f),
+            fig('stock_summary', 'sealed_m2', s, f),
+            ...(mixed ? [String(s.years_combined ?? '—')] : []),
+          ];
         }),
       },
     ],
@@ -302,10 +313,19 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     tables: [
       {
         caption: 'Flux d’artificialisation',
-        head: ['Période', 'Années', 'Artificialisation', 'Désartificialisation', 'Solde net', 'Solde net par an', 'Solde net / surface'],
+        head: ['Période', 'Années', 'Artificialisation', 'Désartificialisation', 'Solde net', 'Solde net par an', 'Solde net / surface', ...(mixed ? ['Années combinées'] : [])],
         rows: flux.map((r) => {
           const f = periodFilters(r);
-          return [periodLabel(r), fig('artif_flux', 'years', r, f), fig('artif_flux', 'artificialisation_m2', r, f), fig('artif_flux', 'desartificialisation_m2', r, f), fig('artif_flux', 'net_m2', r, f), fig('artif_flux', 'net_m2_per_year', r, f), fig('artif_flux', 'net_share_of_area', r, f)];
+          return [
+            periodLabel(r),
+            fig('artif_flux', 'years', r, f),
+            fig('artif_flux', 'artificialisation_m2', r, f),
+            fig('artif_flux', 'desartificialisation_m2', r, f),
+            fig('artif_flux', 'net_m2', r, f),
+            fig('artif_flux', 'net_m2_per_year', r, f),
+            fig('artif_flux', 'net_share_of_area', r, f),
+            ...(mixed ? [String(r.years_combined ?? '—')] : []),
+          ];
         }),
       },
       {

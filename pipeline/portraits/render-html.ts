@@ -37,6 +37,7 @@ function linkHtml(cell: Exclude<Cell, string | { kind: 'figure' }>): string {
 }
 
 function tableHtml(table: Table): string {
+  if (table.rows.length === 0) return `<p class="note">${esc(table.caption)} : pas de donnée pour ce territoire.</p>`;
   const head = `<thead><tr>${table.head.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}</tr></thead>`;
   const body = table.rows.map((row) => `<tr>${row.map((c, i) => cellHtml(c, i === 0)).join('')}</tr>`).join('\n');
   return `<table><caption>${esc(table.caption)}</caption>${head}<tbody>\n${body}\n</tbody></table>`;

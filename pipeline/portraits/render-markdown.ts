@@ -15,6 +15,7 @@ function cellMd(cell: Cell): string {
 }
 
 function tableMd(table: Table): string {
+  if (table.rows.length === 0) return `${mdEscape(table.caption)} : pas de donnée pour ce territoire.\n`;
   const head = `| ${table.head.map(mdEscape).join(' | ')} |\n|${table.head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`;
   return `**${mdEscape(table.caption)}**\n\n${head}\n${table.rows.map((r) => `| ${r.map(cellMd).join(' | ')} |`).join('\n')}\n`;
 }
