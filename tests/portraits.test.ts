@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { figureKind, formatFigure, formatHa, formatHaPerYear, formatShare } from '../pipeline/portraits/format.js';
 import { createPortraitDb } from './helpers/portrait-db.js';
+import { buildFixtureDb } from './indicators-fixture.js';
 
 // PORTRAIT_TEST_DB=OUT/ocs.duckdb re-points these tests at a real `ocs-zan run` output (copied: portraits write into it).
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'portraits-test-'));
@@ -42,14 +43,12 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-  return (await connection.runAndReadAll(sql)).getRowObjectsJS();
+async function query(sql: string, conn: DuckDBConnection = connection): Promise<Record<string, unknown>[]> {
+  return (await conn.runAndReadAll(sql)).getRowObjectsJS();
 }
 
-const tableRows = new Map<string, Promise<Record<string, unknown>[]>>();
-
 /** The DB value a figure's data-key points at, on the portrait of (level, code); each table is read once per territory. */
-async function dbValue(key: string, level: string, code: string): Promise<number | boolean | null> {
+async function dbValue(conn: DuckDBConnection, tableRows: Map<string, Promise<Record<string, unknown>[]>>, key: string, level: string, code: string): Promise<number | boolean | null> {
   const [table, column, ...filters] = key.split('|');
   expect(table).toMatch(/^[a-z_]+$/);
   const where = new Map<string, string>([['level', level], ['code', code]]);
@@ -58,7 +57,7 @@ async function dbValue(key: string, level: string, code: string): Promise<number
     where.set(k!, v!);
   }
   const cacheKey = `${table}|${where.get('level')}|${where.get('code')}`;
-  if (!tableRows.has(cacheKey)) tableRows.set(cacheKey, query(`SELECT * FROM ${table} WHERE level = '${where.get('level')}' AND code = '${where.get('code')}'`));
+  if (!tableRows.has(cacheKey)) tableRows.set(cacheKey, query(`SELECT * FROM ${table} WHERE level = '${where.get('level')}' AND code = '${where.get('code')}'`, conn));
   const rows = (await tableRows.get(cacheKey)!).filter((r) => [...where].every(([k, v]) => String(r[k]) === v));
   const plain = (v: unknown): number | boolean | null => (typeof v === 'bigint' ? Number(v) : (v as number | boolean | null));
   const sum = /^sum\((\w+)\)$/.exec(column!);
@@ -66,7 +65,7 @@ async function dbValue(key: string, level: string, code: string): Promise<number
     // Summed in DuckDB like the renderer's query, so floating-point rounding matches bit for bit.
     const literal = (v: string): string => `'${v.replace(/'/g, "''")}'`;
     const conditions = [...where].map(([k, v]) => `${k}::VARCHAR = ${literal(v)}`).join(' AND ');
-    return plain((await query(`SELECT sum(${sum[1]}) AS v FROM ${table} WHERE ${conditions}`))[0]!.v);
+    return plain((await query(`SELECT sum(${sum[1]}) AS v FROM ${table} WHERE ${conditions}`, conn))[0]!.v);
   }
   // No row (e.g. a category absent from `stock`) is shown as a missing value.
   expect(rows.length, key).toBeLessThanOrEqual(1);
@@ -74,6 +73,28 @@ async function dbValue(key: string, level: string, code: string): Promise<number
 }
 
 const firstEpci = async (): Promise<string> => String((await query(`SELECT min(code) AS code FROM territory WHERE level = 'epci'`))[0]!.code);
+
+/** Checks every figure of every portrait in `dir` against the DB; returns how many were checked. */
+async function checkFigures(dir: string, conn: DuckDBConnection): Promise<number> {
+  const tableRows = new Map<string, Promise<Record<string, unknown>[]>>();
+  let checked = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.html') && f !== 'index.html').sort()) {
+    const html = readFileSync(path.join(dir, file), 'utf8');
+    const [, level, code] = /<main data-level="([^"]+)" data-code="([^"]+)">/.exec(html)!;
+    for (const m of html.matchAll(/data-key="([^"]*)" data-value="([^"]*)">([^<]*)</g)) {
+      const key = unescape(m[1]!);
+      const shown = unescape(m[3]!);
+      const expected = await dbValue(conn, tableRows, key, level!, code!);
+      const raw = m[2]!;
+      if (expected === null) expect(raw, `${file} ${key}`).toBe('');
+      else if (typeof expected === 'boolean') expect(raw).toBe(String(expected));
+      else expect(Number(raw), `${file} ${key}`).toBe(expected);
+      expect(shown, `${file} ${key}`).toBe(formatFigure(figureKind(key.split('|')[1]!), expected));
+      checked++;
+    }
+  }
+  return checked;
+}
 
 describe('portraits', () => {
   it('formats numbers the French way with narrow no-break spaces', () => {
@@ -105,23 +126,26 @@ describe('portraits', () => {
   });
 
   it('shows exactly the DB value behind every figure, formatted', async () => {
-    let checked = 0;
-    for (const file of htmlFiles().filter((f) => f !== 'index.html')) {
-      const html = read(file);
-      const [, level, code] = /<main data-level="([^"]+)" data-code="([^"]+)">/.exec(html)!;
-      for (const m of html.matchAll(/data-key="([^"]*)" data-value="([^"]*)">([^<]*)</g)) {
-        const key = unescape(m[1]!);
-        const shown = unescape(m[3]!);
-        const expected = await dbValue(key, level!, code!);
-        const raw = m[2]!;
-        if (expected === null) expect(raw, `${file} ${key}`).toBe('');
-        else if (typeof expected === 'boolean') expect(raw).toBe(String(expected));
-        else expect(Number(raw), `${file} ${key}`).toBe(expected);
-        expect(shown, `${file} ${key}`).toBe(formatFigure(figureKind(key.split('|')[1]!), expected));
-        checked++;
+    expect(await checkFigures(out, connection)).toBeGreaterThan(1000);
+  }, 60_000);
+
+  it('renders the indicator fixture DB built by the indicators stage (real schema, mixed vintages, a commune without data)', async () => {
+    const built = await buildFixtureDb();
+    try {
+      const fixtureOut = path.join(built.dir, 'portraits');
+      expect(await runCli(['portraits', '--db', built.dbPath, '--out', fixtureOut, '--quiet'], capture().io)).toBe(0);
+      const fixture = await DuckDBInstance.create(built.dbPath, { access_mode: 'READ_ONLY' });
+      const conn = await fixture.connect();
+      try {
+        expect(await checkFigures(fixtureOut, conn)).toBeGreaterThan(300);
+      } finally {
+        conn.closeSync();
+        fixture.closeSync();
       }
+      expect(readFileSync(path.join(fixtureOut, 'scot-S1.html'), 'utf8')).toContain('2018 (57); 2019 (54)');
+    } finally {
+      rmSync(built.dir, { recursive: true, force: true });
     }
-    expect(checked).toBeGreaterThan(1000);
   }, 60_000);
 
   it('ranks siblings by net artificialisation share and shows the parent value', async () => {
