@@ -25,18 +25,22 @@ import { TOOL_VERSION } from './version.js';
 export const LEVELS = ['commune', 'epci', 'scot', 'departement', 'region'] as const;
 export type Level = (typeof LEVELS)[number];
 
-/** What the territories stage hands over (structurally: extra fields are ignored). */
+/**
+ * What the territories stage hands over: `Territories` of pipeline/territories.ts fits as is, and
+ * `territoryGeometries(territories)` as `unions` (extra fields are ignored).
+ */
 export interface OutputTerritories {
-  communes: Array<{ code: string; name: string; departement: string; geomWkb: Uint8Array; area_m2: number }>;
+  communes: ReadonlyArray<{ code: string; name: string; departement: string; geomWkb: Uint8Array; area_m2: number }>;
   /** Membership rows for the levels above the commune (commune rows are added here). */
-  levels: Array<{ commune_code: string; level: Level; code: string; name: string }>;
+  levels: ReadonlyArray<{ commune_code: string; level: Level; code: string; name: string }>;
   /** Higher-level geometry (union of member communes); computed with GEOS when missing. */
-  unions?: Array<{ level: Level; code: string; geomWkb: Uint8Array }>;
+  unions?: ReadonlyArray<{ level: Level; code: string; geomWkb: Uint8Array }>;
 }
 
+/** `loadNomenclature()` of nomenclature/loader.ts fits as is. */
 export interface OutputNomenclature {
   version: string;
-  categories: Array<{ num: number; label: string; artificialised: boolean }>;
+  categories: ReadonlyArray<{ num: number; label: string; artificialised: boolean }>;
 }
 
 export interface OutputDbInput {
