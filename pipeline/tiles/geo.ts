@@ -49,6 +49,51 @@ export function wkbBBox(wkb: Uint8Array): BBox {
   return box;
 }
 
+/** 2D WKB (Polygon, MultiPolygon, or any other type) → GeoJSON geometry. */
+export function wkbToGeoJSON(wkb: Uint8Array): GeoJSON.Geometry {
+  const view = new DataView(wkb.buffer, wkb.byteOffset, wkb.byteLength);
+  let pos = 0;
+  const read = (): GeoJSON.Geometry => {
+    const little = view.getUint8(pos) === 1;
+    const rawType = view.getUint32(pos + 1, little);
+    pos += 5;
+    const hasZ = (rawType & 0x80000000) !== 0 || Math.floor((rawType & 0xffff) / 1000) % 2 === 1;
+    const hasM = (rawType & 0x40000000) !== 0 || Math.floor((rawType & 0xffff) / 1000) >= 2;
+    const stride = 8 * (2 + (hasZ ? 1 : 0) + (hasM ? 1 : 0));
+    const type = (rawType & 0xffff) % 1000;
+    const count = (): number => {
+      pos += 4;
+      return view.getUint32(pos - 4, little);
+    };
+    const points = (n: number): number[][] => {
+      const out: number[][] = new Array(n);
+      for (let i = 0; i < n; i++, pos += stride) out[i] = [view.getFloat64(pos, little), view.getFloat64(pos + 8, little)];
+      return out;
+    };
+    const rings = (): number[][][] => Array.from({ length: count() }, () => points(count()));
+    const parts = <T>(): T[] => Array.from({ length: count() }, () => read() as T);
+    switch (type) {
+      case 1:
+        return { type: 'Point', coordinates: points(1)[0]! };
+      case 2:
+        return { type: 'LineString', coordinates: points(count()) };
+      case 3:
+        return { type: 'Polygon', coordinates: rings() };
+      case 4:
+        return { type: 'MultiPoint', coordinates: parts<GeoJSON.Point>().map((g) => g.coordinates) };
+      case 5:
+        return { type: 'MultiLineString', coordinates: parts<GeoJSON.LineString>().map((g) => g.coordinates) };
+      case 6:
+        return { type: 'MultiPolygon', coordinates: parts<GeoJSON.Polygon>().map((g) => g.coordinates) };
+      case 7:
+        return { type: 'GeometryCollection', geometries: parts<GeoJSON.Geometry>() };
+      default:
+        throw new Error(`unsupported WKB geometry type ${rawType}`);
+    }
+  };
+  return read();
+}
+
 export const MAX_MERCATOR_LAT = 85.0511287798066;
 
 export function lonToTileX(lon: number, z: number): number {
@@ -94,11 +139,29 @@ export class Lambert93 {
     this.fromLonLat = new gdal.CoordinateTransformation(lonLat, lambert);
   }
 
-  /** WKB in EPSG:2154 → GeoJSON geometry in lon/lat. */
+  /** WKB in EPSG:2154 → GeoJSON geometry in lon/lat (read back as WKB: much cheaper than GDAL's JSON). */
   geometryToLonLat(wkb: Uint8Array): GeoJSON.Geometry {
     const geometry = gdal.Geometry.fromWKB(Buffer.from(wkb.buffer, wkb.byteOffset, wkb.byteLength));
     geometry.transform(this.toLonLat);
-    return geometry.toObject() as GeoJSON.Geometry;
+    return wkbToGeoJSON(geometry.toWKB());
+  }
+
+  /** Lon/lat box of a small Lambert-93 box from its corners; callers add a margin for curved edges. */
+  cornersToLonLat(box: BBox): BBox {
+    const out: BBox = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const [x, y] of [
+      [box[0], box[1]],
+      [box[0], box[3]],
+      [box[2], box[1]],
+      [box[2], box[3]],
+    ] as const) {
+      const p = this.toLonLat.transformPoint(x, y);
+      out[0] = Math.min(out[0], p.x);
+      out[1] = Math.min(out[1], p.y);
+      out[2] = Math.max(out[2], p.x);
+      out[3] = Math.max(out[3], p.y);
+    }
+    return out;
   }
 
   /** Lambert-93 box enclosing a lon/lat box: the densified outline is projected, so curved edges stay inside. */

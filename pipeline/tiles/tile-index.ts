@@ -121,7 +121,8 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
         appender.appendBigInt(ids[i]!);
         for (const v of box) appender.appendDouble(v);
         appender.endRow();
-        addPartitions(lambert.lambertBoxToLonLat(box), [input.minzoom, input.maxzoom]);
+        // Pieces are small: corners are enough, the partition query box has its own margin.
+        addPartitions(lambert.cornersToLonLat(box), [input.minzoom, input.maxzoom]);
       }
       pieces += ids.length;
       progress.tick(ids.length);
