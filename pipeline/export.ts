@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { UserError } from './errors.js';
+import { inStage, UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { AtomicOutput } from './output-dir.js';
 
@@ -70,6 +70,10 @@ export function orderByAll(columns: ColumnInfo[]): string {
 }
 
 export async function exportTables(input: ExportInput): Promise<ExportResult> {
+  return inStage('exports', undefined, () => writeExports(input));
+}
+
+async function writeExports(input: ExportInput): Promise<ExportResult> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
   if (!existsSync(input.dbPath)) throw new UserError('database not found', { file: input.dbPath, remedy: 'run `ocs-zan run` first' });

@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
-import { UserError } from './errors.js';
+import { inStage, UserError } from './errors.js';
 import { applyComments, computeIndicators, type IndicatorOptions } from './indicators.js';
 import { silentLogger, type Logger } from './log.js';
 import { LAMBERT93_PROJJSON_PATH } from './paths.js';
@@ -127,6 +127,10 @@ const sqlList = (files: string[]): string => `[${files.map((f) => `'${f.replace(
 
 /** Builds the output database at `dbPath` (overwritten if present: the caller owns the output directory). */
 export async function createOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
+  return inStage('indicators', undefined, () => buildOutputDb(input));
+}
+
+async function buildOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
   const pieceFiles = asList(input.pieceParquet);

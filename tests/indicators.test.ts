@@ -255,6 +255,10 @@ describe('database', () => {
         dbPath: `${dir}/bad.duckdb`, pieceParquet: piece, pieceClassParquet: pieceClass, territories,
         nomenclature: { version: 't', categories: CATEGORIES }, runMetadata: {},
       }),
-    ).rejects.toMatchObject({ name: 'UserError', message: 'piece in an unknown commune', context: { feature: '57001' } });
+    ).rejects.toMatchObject({
+      stage: 'indicators',
+      isUserError: true,
+      cause: { name: 'UserError', message: 'piece in an unknown commune', context: { feature: '57001' } },
+    });
   });
 });
