@@ -16,6 +16,7 @@ import gdal from 'gdal-async';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from './errors.js';
 import { polygonHash, polygonalParts, unionAll } from './geometry-polygons.js';
+import { PreparedPolygon } from './geometry-prepared.js';
 
 export interface WorkerVintage {
   key: string;
@@ -74,6 +75,8 @@ export type WorkerReply =
 export const SLIVER_M2 = 1e-6;
 /** Relative tolerance under which intersections are taken to fill a piece (no `difference`). */
 const FILL_TOLERANCE = 1e-9;
+/** Pieces with this many candidates get a prepared boundary index (typically the commune itself). */
+const PREPARE_FROM = 16;
 
 interface StagedClass {
   code_cs: string;
@@ -198,10 +201,21 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const start = out.length;
     const parts: gdal.Polygon[] = [];
     let covered = 0;
+    const prepared = hits.length >= PREPARE_FROM ? PreparedPolygon.from(piece.geom) : null;
     for (const i of hits) {
+      // Once the piece is filled, the remaining candidates can only touch it (a vintage is a partition).
+      if (covered >= piece.area * (1 - FILL_TOLERANCE)) break;
       const v = staged.geoms[i]!;
       const ve = staged.envelopes[i]!;
       const classes = [...piece.classes, staged.classes[i]!];
+      const location = prepared?.locateBox(ve);
+      if (location === 'outside') continue;
+      if (location === 'inside') {
+        counters.fastContained++;
+        parts.push(v);
+        covered += keepPiece(out, v, classes, counters);
+        continue;
+      }
       if (envelopeWithin(pe, ve) && v.contains(piece.geom)) {
         counters.fastWithin++;
         out.length = start;

@@ -1,29 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StageError, UserError } from '../pipeline/errors.js';
 import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
 import { loadTerritories, type Territories } from '../pipeline/territories.js';
+import { queryPieces } from './helpers/pieces.js';
 import { polygon, rect, writeCommunes, writeStage } from './helpers/staged.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Rows of a query over the overlay's Parquet files (views `piece` and `piece_class`). */
-export async function queryPieces(out: OverlayOutput, sql: string): Promise<Array<Record<string, unknown>>> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
-  try {
-    await conn.run(`CREATE VIEW piece AS SELECT * FROM read_parquet('${out.pieceParquet}')`);
-    await conn.run(`CREATE VIEW piece_class AS SELECT * FROM read_parquet('${out.pieceClassParquet}')`);
-    return (await conn.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
-  } finally {
-    conn.closeSync();
-    instance.closeSync();
-  }
-}
 
 describe('hand-built squares', () => {
   let territories: Territories;
