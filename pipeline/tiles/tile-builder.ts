@@ -7,7 +7,7 @@
  * gzip uses a fixed level and no timestamp.
  *
  * @example
- * const { tiles, dropped } = buildPartitionTiles({ z: 10, x: 530, y: 355, zooms: [10, 14] }, layers, { budgetBytes: 500_000 });
+ * const { tiles, dropped } = buildPartitionTiles({ z: 12, x: 2133, y: 1412, zooms: [12, 14] }, layers, { budgetBytes: 500_000 });
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';

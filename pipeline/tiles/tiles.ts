@@ -4,7 +4,7 @@
  * attribution, the décret 2023-1096 legend and per-zoom drop counts in its metadata.
  *
  * Plan: index pieces and territories with bounding boxes in a scratch DuckDB (tile-index.ts), cut
- * partitions (one tile per low zoom, or a z10 tile and all its descendants) in worker processes
+ * partitions (one tile per low zoom, or a z12 tile and all its descendants) in worker processes
  * that stream tile blobs to temp files (tile-worker.ts), then assemble a clustered, deduplicated
  * archive (pmtiles-writer.ts). The result does not depend on `jobs`.
  *
@@ -29,8 +29,8 @@ import type { PartitionResult, WorkerInit, WorkerReply, WorkerRequest } from './
 
 export const ATTRIBUTION = 'OCS GE IGN / ocs-zan';
 export const DEFAULT_TILE_BUDGET_BYTES = 500_000;
-/** Zoom of the partitions that produce themselves and all their descendants. */
-const PARTITION_ZOOM = 10;
+/** Zoom of the partitions that produce themselves and all their descendants (a z12 tile is ~6 km wide in France: bounded memory with dense OCS). */
+const PARTITION_ZOOM = 12;
 const MAX_ZOOM_LIMIT = 16;
 
 export type TileFormat = 'pmtiles';
