@@ -148,6 +148,7 @@ describe('fixtures generate', () => {
     const totalArea = cleaned.reduce((s, g) => s + geomArea(g), 0);
     for (const year of VINTAGES) {
       const polygons = readLayer(small, `ocsge_${year}`);
+      expect(polygons.filter((p) => !p.geometry.isValid()).map((p) => p.id)).toEqual([]);
       // Each polygon lies in one commune: give it to the commune holding most of it.
       const perCommune = cleaned.map(() => 0);
       for (const p of polygons) {

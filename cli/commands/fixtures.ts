@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .addOption(new Option('--dep <code>', 'every commune of a Grand Est département (e.g. 67)'))
     .addOption(new Option('--vintages <years>', 'comma-separated vintage years').argParser(years).default(DEFAULT_VINTAGES))
     .addOption(new Option('--seed <n>', 'random seed (same seed, same output)').argParser(positiveInteger).default(1))
-    .addOption(new Option('--density <level>', 'realistic (≥ 100 polygons/km², like OCS GE) or demo (about 8 times fewer)').choices(['realistic', 'demo']).default('realistic'))
+    .addOption(new Option('--density <level>', 'realistic (≥ 100 polygons/km², like OCS GE) or demo (about 5 times fewer)').choices(['realistic', 'demo']).default('realistic'))
     .addOption(new Option('--communes-dir <dir>', 'directory of communes-<dep>-*.geojson files (default: ../shared/data/communes-grand-est-2018)'))
     .addOption(options.force())
     .addOption(options.quiet())
