@@ -11,6 +11,7 @@ import { writePmtiles, zxyToTileId, type TileRef } from '../pipeline/tiles/pmtil
 import { buildTiles } from '../pipeline/tiles/tiles.js';
 import { LocalFileSource, dumpArchive, readArchive, type Archive } from './helpers/pmtiles-dump.js';
 import { buildTilesTestDb, TEST_VINTAGES, type TestDbFacts } from './helpers/tiles-db.js';
+import { buildFixtureDb } from './indicators-fixture.js';
 
 function capture() {
   const err: string[] = [];
@@ -242,5 +243,23 @@ describe('ocs-zan tiles', () => {
     expect(missing.err.join('')).toMatch(/DuckDB file not found/);
     const badZoom = capture();
     expect(await runCli(['tiles', '--db', db, '--out', path.join(dir, 'y.pmtiles'), '--minzoom', '12', '--maxzoom', '8'], badZoom.io)).toBe(2);
+  });
+});
+
+describe('ocs-zan tiles on the real output schema (indicators fixture: mixed vintages 54 / 57)', () => {
+  it('makes layers for every vintage and pair met, labels from the DB and indicators from v_territory_summary', async () => {
+    const built = await buildFixtureDb();
+    try {
+      const file = path.join(built.dir, 'tiles', 'ocs.pmtiles');
+      await buildTiles({ db: built.dbPath, out: file, minzoom: 8, maxzoom: 14, jobs: 1 });
+      const real = await readArchive(file);
+      const ids = (real.metadata.vector_layers as Array<{ id: string }>).map((l) => l.id);
+      expect(ids).toEqual(expect.arrayContaining(['landuse_2010', 'landuse_2011', 'landuse_2021', 'landuse_2022', 'change_2010_2019', 'change_2011_2018', 'change_2010_2022', 'territory_scot']));
+      expect(real.metadata.legend[0].label).toBe('Catégorie 1');
+      const scot = real.tiles.flatMap((t) => (t.tile.layers.territory_scot ? [t.tile.layers.territory_scot.feature(0).properties] : []))[0];
+      expect(scot).toMatchObject({ code: 'S1', area_ha: 9, net_artif_ha: 5, enaf_consumption_ha: 6 });
+    } finally {
+      rmSync(built.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,11 +2,12 @@
  * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
  * are computed here once (from WKB, in JS) and stored beside the geometry, sorted by a coarse grid
  * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
- * row also carries its classes for every vintage, and each territory its headline indicators, so a
+ * row also carries its classes for every vintage, and each territory its headline indicators (from
+ * `v_territory_summary`: last-vintage artificialised share, first → last net artificialisation and ENAF), so a
  * partition is one query. Workers open the scratch DB read-only.
  *
  * @example
- * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 10, minzoom: 6, maxzoom: 14, levelZooms });
+ * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14 });
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../errors.js';
@@ -24,7 +25,7 @@ export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
   commune: [9, 14],
 };
 
-const REQUIRED_TABLES = ['piece', 'piece_class', 'territory'];
+const REQUIRED_TABLES = ['piece', 'piece_class', 'territory', 'v_territory_summary'];
 // Grid cell (metres) of the sort key: small enough for pruning, large enough to keep neighbours together.
 const SORT_CELL_M = 10_000;
 
@@ -135,24 +136,17 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
                                           artificialised := artificialised, enaf := enaf, destination := destination) ORDER BY vintage) AS classes
         FROM src.piece_class GROUP BY piece_id
       )
-      SELECT p.piece_id, p.area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
+      SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
       FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id)
       ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
     await conn.run(`DROP TABLE piece_bbox`);
 
-    // Territories with their headline indicators: last-vintage artificialised share, first→last net flux and ENAF.
-    const has = (t: string): boolean => tables.has(t);
+    // Territories with their headline indicators, as the indicators stage summarises them.
     const territoryRows = (
       await conn.runAndReadAll(`
-      WITH ss AS (${has('stock_summary') ? `SELECT level, code, artificialised_share, row_number() OVER (PARTITION BY level, code ORDER BY vintage_rank DESC, vintage DESC) AS rn FROM src.stock_summary` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE artificialised_share, 1 rn WHERE false`}),
-           af AS (${has('artif_flux') ? `SELECT level, code, net_m2, row_number() OVER (PARTITION BY level, code ORDER BY to_rank - from_rank DESC, from_rank) AS rn FROM src.artif_flux` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE net_m2, 1 rn WHERE false`}),
-           en AS (${has('enaf_summary') ? `SELECT level, code, consumption_m2, row_number() OVER (PARTITION BY level, code ORDER BY to_vintage - from_vintage DESC, from_vintage) AS rn FROM src.enaf_summary` : `SELECT NULL::VARCHAR level, NULL::VARCHAR code, NULL::DOUBLE consumption_m2, 1 rn WHERE false`})
-      SELECT t.level, t.code, t.name, t.coverage_status, t.area_m2 / 1e4 AS area_ha, ss.artificialised_share::DOUBLE AS artificialised_share,
-             af.net_m2 / 1e4 AS net_artif_ha, en.consumption_m2 / 1e4 AS enaf_consumption_ha, ST_AsWKB(t.geom) AS wkb
-      FROM src.territory t
-      LEFT JOIN ss ON ss.level = t.level AND ss.code = t.code AND ss.rn = 1
-      LEFT JOIN af ON af.level = t.level AND af.code = t.code AND af.rn = 1
-      LEFT JOIN en ON en.level = t.level AND en.code = t.code AND en.rn = 1
+      SELECT t.level, t.code, t.name, t.coverage_status, s.area_ha::DOUBLE AS area_ha, s.artificialised_share_last::DOUBLE AS artificialised_share,
+             s.net_artificialisation_ha::DOUBLE AS net_artif_ha, s.enaf_consumption_ha::DOUBLE AS enaf_consumption_ha, ST_AsWKB(t.geom) AS wkb
+      FROM src.territory t JOIN src.v_territory_summary s USING (level, code)
       WHERE t.geom IS NOT NULL
       ORDER BY t.level, t.code`)
     ).getRowObjectsJS();

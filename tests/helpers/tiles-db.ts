@@ -142,7 +142,8 @@ export async function buildTilesTestDb(dbPath: string, options: { cells?: number
                     artificialised_m2 DOUBLE, artificialised_share DOUBLE, sealed_m2 DOUBLE, years_combined VARCHAR)`);
     await conn.run(`CREATE TABLE artif_flux (level VARCHAR, code VARCHAR, from_vintage INTEGER, to_vintage INTEGER, from_rank INTEGER, to_rank INTEGER,
                     artificialisation_m2 DOUBLE, desartificialisation_m2 DOUBLE, net_m2 DOUBLE)`);
-    await conn.run(`CREATE TABLE enaf_summary (level VARCHAR, code VARCHAR, from_vintage INTEGER, to_vintage INTEGER, consumption_m2 DOUBLE, renaturation_m2 DOUBLE)`);
+    await conn.run(`CREATE TABLE enaf_summary (level VARCHAR, code VARCHAR, from_vintage INTEGER, to_vintage INTEGER, from_rank INTEGER, to_rank INTEGER,
+                    consumption_m2 DOUBLE, renaturation_m2 DOUBLE)`);
     const communeArea = half * full;
     const sums = { artif: TEST_VINTAGES.map(() => 0), art: 0, desart: 0, enaf: 0 };
     for (const [code, perVintage] of [...artifByCommune.entries()].sort()) {
@@ -152,7 +153,7 @@ export async function buildTilesTestDb(dbPath: string, options: { cells?: number
         sums.artif[v]! += perVintage[v]!;
       }
       await conn.run(`INSERT INTO artif_flux VALUES ('commune', '${code}', 2016, 2022, 1, 3, ${f.art}, ${f.desart}, ${f.art - f.desart})`);
-      await conn.run(`INSERT INTO enaf_summary VALUES ('commune', '${code}', 2016, 2022, ${f.enaf}, 0)`);
+      await conn.run(`INSERT INTO enaf_summary VALUES ('commune', '${code}', 2016, 2022, 1, 3, ${f.enaf}, 0)`);
       sums.art += f.art;
       sums.desart += f.desart;
       sums.enaf += f.enaf;
@@ -162,8 +163,18 @@ export async function buildTilesTestDb(dbPath: string, options: { cells?: number
         await conn.run(`INSERT INTO stock_summary VALUES ('${level}', '${code}', ${TEST_VINTAGES[v]}, ${v + 1}, ${2 * communeArea}, 0, ${sums.artif[v]}, ${sums.artif[v]! / (2 * communeArea)}, 0, '')`);
       }
       await conn.run(`INSERT INTO artif_flux VALUES ('${level}', '${code}', 2016, 2022, 1, 3, ${sums.art}, ${sums.desart}, ${sums.art - sums.desart})`);
-      await conn.run(`INSERT INTO enaf_summary VALUES ('${level}', '${code}', 2016, 2022, ${sums.enaf}, 0)`);
+      await conn.run(`INSERT INTO enaf_summary VALUES ('${level}', '${code}', 2016, 2022, 1, 3, ${sums.enaf}, 0)`);
     }
+    // The headline view of docs/OUTPUT_SCHEMA.md (the columns the tiles read), defined as pipeline/indicators.ts does.
+    await conn.run(`
+      CREATE VIEW v_territory_summary AS
+      WITH last AS (SELECT * FROM stock_summary QUALIFY row_number() OVER (PARTITION BY level, code ORDER BY vintage_rank DESC) = 1),
+           fl AS (SELECT * FROM artif_flux WHERE from_rank = 1 QUALIFY row_number() OVER (PARTITION BY level, code ORDER BY to_rank DESC) = 1),
+           en AS (SELECT * FROM enaf_summary WHERE from_rank = 1 QUALIFY row_number() OVER (PARTITION BY level, code ORDER BY to_rank DESC) = 1)
+      SELECT t.level, t.code, t.name, t.area_m2 / 1e4 AS area_ha, t.coverage_status, t.vintages,
+             last.vintage AS last_vintage, last.artificialised_share AS artificialised_share_last,
+             fl.net_m2 / 1e4 AS net_artificialisation_ha, en.consumption_m2 / 1e4 AS enaf_consumption_ha
+      FROM territory t LEFT JOIN last USING (level, code) LEFT JOIN fl USING (level, code) LEFT JOIN en USING (level, code)`);
   } finally {
     conn.closeSync();
     instance.closeSync();
