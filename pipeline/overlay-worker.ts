@@ -63,6 +63,8 @@ export interface PartitionResult {
   sliversM2: number;
   /** Pieces where polygons of one vintage overlapped (resolved: lowest file order wins). */
   vintageOverlaps: number;
+  /** CPU time of the worker on this partition (user + system). */
+  cpuSeconds: number;
   communeVintages: CommuneVintageArea[];
 }
 
@@ -167,7 +169,7 @@ function readStaged(vintage: WorkerVintage, box: gdal.Envelope): StagedSet {
 const envelopeWithin = (inner: gdal.Envelope, outer: gdal.Envelope): boolean =>
   inner.minX >= outer.minX && inner.maxX <= outer.maxX && inner.minY >= outer.minY && inner.maxY <= outer.maxY;
 
-type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'communeVintages'>;
+type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'cpuSeconds' | 'communeVintages'>;
 
 function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters, area = geom.getArea()): number {
   if (area < SLIVER_M2) {
@@ -283,6 +285,7 @@ interface OutputPiece {
 
 /** Cuts the partition's communes into pieces and writes the two Parquet parts. */
 export async function overlayPartition(task: PartitionTask): Promise<PartitionResult> {
+  const cpu = process.cpuUsage();
   const counters: Counters = {
     intersections: 0,
     differences: 0,
@@ -346,7 +349,9 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
   const pieceFile = path.join(task.partDir, `part-${task.id}-piece.parquet`);
   const classFile = path.join(task.partDir, `part-${task.id}-class.parquet`);
   await writeParts(task.id, output, pieceFile, classFile);
-  return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, communeVintages };
+  const used = process.cpuUsage(cpu);
+  const cpuSeconds = (used.user + used.system) / 1e6;
+  return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, cpuSeconds, communeVintages };
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;

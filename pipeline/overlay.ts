@@ -67,6 +67,8 @@ export interface OverlayStats {
   /** Per commune and vintage, the commune area a vintage applying to it leaves unclassified (> 0 only). */
   uncovered: Array<{ commune_code: string; vintage: string; area_m2: number }>;
   seconds: number;
+  /** CPU seconds spent by the workers on partitions (wall-clock `seconds` also counts start-up and merge). */
+  workerCpuSeconds: number;
   /** Staged polygons per second of the whole stage. */
   polygonsPerSecond: number;
 }
@@ -297,11 +299,13 @@ export async function overlay(input: OverlayInput): Promise<OverlayOutput> {
     vintages: vintageStats,
     uncovered: areas.filter((a) => a.uncovered_m2 > 0).map((a) => ({ commune_code: a.commune_code, vintage: a.key, area_m2: a.uncovered_m2 })),
     seconds,
+    workerCpuSeconds: sum((r) => r.cpuSeconds),
     polygonsPerSecond: stagedPolygons / Math.max(seconds, 1e-9),
   };
   logger.info(
     `overlay: ${stats.pieces.toLocaleString('en-US')} pieces from ${stagedPolygons.toLocaleString('en-US')} staged polygons in ${seconds.toFixed(1)} s ` +
-      `(${Math.round(stats.polygonsPerSecond).toLocaleString('en-US')} polygons/s, ${stats.intersections.toLocaleString('en-US')} intersections)`,
+      `(${Math.round(stats.polygonsPerSecond).toLocaleString('en-US')} polygons/s, worker CPU ${stats.workerCpuSeconds.toFixed(1)} s, ` +
+      `${stats.intersections.toLocaleString('en-US')} intersections)`,
   );
   return { pieceParquet, pieceClassParquet, stats };
 }
