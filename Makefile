@@ -33,7 +33,8 @@ build: setup
 	npx tsc -p tsconfig.json
 
 demo: build
-	node dist/cli/bin.js demo --out $(DEMO_OUT) --force
+	node dist/cli/bin.js run --config fixtures/demo.yml --out $(DEMO_OUT) --force
+	@echo "open $(DEMO_OUT)/portraits/index.html, or the map: node dist/cli/bin.js serve $(DEMO_OUT)"
 
 test: build browser
 	npx vitest run

@@ -3,14 +3,15 @@ import { describeError, EXIT_OK, EXIT_USER } from '../pipeline/errors.js';
 import { TOOL_VERSION } from '../pipeline/version.js';
 // One line per command module; each exports `register(program)`.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
-  () => import('./commands/fixtures.js'),
-  () => import('./commands/tiles.js'),
-  () => import('./commands/serve.js'),
+  () => import('./commands/run.js'),
   () => import('./commands/ingest.js'),
+  () => import('./commands/tiles.js'),
   () => import('./commands/portraits.js'),
-  () => import('./commands/nomenclature.js'),
-  () => import('./commands/dump.js'),
+  () => import('./commands/serve.js'),
   () => import('./commands/export.js'),
+  () => import('./commands/dump.js'),
+  () => import('./commands/nomenclature.js'),
+  () => import('./commands/fixtures.js'),
 ];
 
 export interface CliIo {

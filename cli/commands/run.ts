@@ -1,0 +1,157 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { UserError } from '../../pipeline/errors.js';
+import { createLogger } from '../../pipeline/log.js';
+import { runPipeline, type RunSummary } from '../../pipeline/run.js';
+import { addIngestOptions, formatTable, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
+import { options } from '../options.js';
+
+interface RunFlags extends IngestFlags {
+  territories: string;
+  codeField: string;
+  nameField: string;
+  scot?: string;
+  out: string;
+  jobs: number;
+  force: boolean;
+  quiet: boolean;
+  tiles: boolean;
+  minzoom: number;
+  maxzoom: number;
+  portraits: boolean;
+  config?: string;
+}
+
+/** Options whose values are paths: in a config file they are relative to the file. */
+const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out']);
+
+/** `ocs-zan run`: ingest → territories → overlay → indicators → portraits → exports → tiles in one command. */
+export function register(program: Command): void {
+  const command = program
+    .command('run')
+    .description('run the whole pipeline: OCS vintages + commune polygons → OUT/ocs.duckdb, Parquet, CSV, portraits, tiles')
+    .addOption(new Option('--config <file>', 'YAML file of options (keys are the long option names, e.g. vintage: [2019=a.gpkg], territories: c.geojson); flags override it; paths are relative to the file'));
+  addIngestOptions(command)
+    .addOption(new Option('--territories <path>', 'commune polygons PATH[#layer] (any OGR source; reprojected to EPSG:2154)'))
+    .addOption(new Option('--code-field <name>', 'commune INSEE code field').default('code'))
+    .addOption(new Option('--name-field <name>', 'commune name field').default('nom'))
+    .addOption(new Option('--scot <csv>', 'SCoT membership CSV: commune_code,scot_code,scot_name'))
+    .addOption(new Option('-o, --out <dir>', 'output directory (written atomically)'))
+    .addOption(options.jobs())
+    .addOption(new Option('--no-tiles', 'skip the vector tiles'))
+    .addOption(new Option('--minzoom <z>', 'lowest tile zoom').argParser(zoom).default(6))
+    .addOption(new Option('--maxzoom <z>', 'highest tile zoom').argParser(zoom).default(14))
+    .addOption(new Option('--no-portraits', 'skip the portrait pages'))
+    .addOption(options.force())
+    .addOption(options.quiet())
+    .addHelpText(
+      'after',
+      `
+Example:
+  ocs-zan run --vintage 2010=ocs.gpkg#ocsge_2010 --vintage 2019=ocs.gpkg#ocsge_2019 --vintage 2022=ocs.gpkg#ocsge_2022 \\
+    --territories communes.geojson --out OUT
+
+Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input, flag, code or CRS).`,
+    )
+    .hook('preAction', (self) => applyConfigFile(self))
+    .action(async (flags: RunFlags, self: Command) => {
+      if (!flags.territories) throw new UserError('no commune polygons given', { remedy: 'pass --territories PATH[#layer] or set territories: in --config' });
+      if (!flags.out) throw new UserError('no output directory given', { remedy: 'pass --out DIR or set out: in --config' });
+      if (flags.minzoom > flags.maxzoom) throw new UserError(`--minzoom ${flags.minzoom} is above --maxzoom ${flags.maxzoom}`);
+      const logger = createLogger({ quiet: flags.quiet });
+      const resolved = resolvedOptions(self);
+      logger.info(`options: ${JSON.stringify(resolved)}`);
+      const summary = await runPipeline({
+        sources: sourcesFrom(flags),
+        ingest: ingestOptionsFrom(flags),
+        territories: { path: flags.territories, codeField: flags.codeField, nameField: flags.nameField, ...(flags.scot ? { scotCsv: flags.scot } : {}) },
+        out: flags.out,
+        jobs: flags.jobs,
+        force: flags.force,
+        tiles: flags.tiles ? { minzoom: flags.minzoom, maxzoom: flags.maxzoom } : false,
+        portraits: flags.portraits,
+        options: resolved,
+        logger,
+      });
+      self.configureOutput().writeOut!(runReport(summary));
+    });
+}
+
+function zoom(value: string): number {
+  const z = Number(value);
+  if (!Number.isInteger(z) || z < 0 || z > 16) throw new UserError(`bad zoom '${value}'`, { remedy: 'expected a whole number from 0 to 16' });
+  return z;
+}
+
+/** Fills every option not given on the command line from the --config YAML file. */
+function applyConfigFile(command: Command): void {
+  const file = command.getOptionValue('config') as string | undefined;
+  if (!file) return;
+  if (!existsSync(file)) throw new UserError('config file not found', { file });
+  let config: unknown;
+  try {
+    config = parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UserError(`not valid YAML: ${(error as Error).message.split('\n')[0]}`, { file });
+  }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UserError('expected a map of option names to values', { file });
+  const base = path.dirname(path.resolve(file));
+  for (const [key, raw] of Object.entries(config as Record<string, unknown>)) {
+    const option = command.options.find((o) => o.long === `--${key}` || o.long === `--no-${key}`);
+    if (!option || key === 'config') {
+      throw new UserError(`unknown option '${key}'`, { file, remedy: 'keys are the long option names of `ocs-zan run --help`, without the dashes' });
+    }
+    const name = option.attributeName();
+    if (command.getOptionValueSource(name) === 'cli') continue;
+    let value: unknown = raw;
+    if (option.parseArg && typeof raw !== 'boolean') value = option.parseArg(String(raw), undefined as never);
+    if (name === 'vintage') value = (Array.isArray(raw) ? raw : [raw]).map((spec) => resolveVintagePath(String(spec), base));
+    else if (name === 'field') value = Array.isArray(raw) ? raw.map(String) : [String(raw)];
+    else if (PATH_OPTIONS.has(name)) value = path.resolve(base, String(raw));
+    command.setOptionValueWithSource(name, value, 'config');
+  }
+}
+
+/** `YEAR=PATH[#layer]` with PATH made relative to the config file's folder. */
+function resolveVintagePath(spec: string, base: string): string {
+  const match = /^([^=]+=)(.+)$/.exec(spec);
+  return match ? `${match[1]}${path.resolve(base, match[2]!)}` : spec;
+}
+
+/** Every option with its value and where it came from (cli, config, default), recorded in run_metadata. */
+function resolvedOptions(command: Command): Record<string, unknown> {
+  const resolved: Record<string, unknown> = {};
+  for (const option of command.options) {
+    const name = option.attributeName();
+    const value = command.getOptionValue(name);
+    if (value !== undefined) resolved[name] = value;
+  }
+  return resolved;
+}
+
+const ha = (m2: number): string => (m2 / 1e4).toFixed(2);
+
+function runReport(summary: RunSummary): string {
+  const stats = summary.overlay;
+  const lines = [
+    ingestSummary(summary.manifest).trimEnd(),
+    '',
+    `overlay: ${summary.communes} communes, ${stats.polygonsRead} polygons read, ${stats.pieces} pieces, ${stats.intersections} intersections, fast path ${stats.fastPath.identicalGeometry + stats.fastPath.polygonInsidePiece + stats.fastPath.pieceInsidePolygon}`,
+    ...stats.vintages.map((v) => `  vintage ${v.key}: covered ${ha(v.covered_m2)} ha, uncovered ${ha(v.uncovered_m2)} ha, outside communes ${ha(v.outside_communes_m2)} ha`),
+    '',
+    ...formatTable(
+      ['stage', 'seconds', 'peak MB'],
+      summary.stages.map((s) => [s.name, s.seconds.toFixed(1), String(Math.round(s.peakRssBytes / 2 ** 20))]),
+    ),
+    `total ${summary.seconds.toFixed(1)} s`,
+    '',
+    `database   ${path.join(summary.out, 'ocs.duckdb')} (${Object.keys(summary.tables).length} tables)`,
+    `parquet    ${path.join(summary.out, 'parquet')}/`,
+    `csv        ${path.join(summary.out, 'csv')}/`,
+  ];
+  if (summary.portraits) lines.push(`portraits  ${summary.portraits.index} (${summary.portraits.portraits} territories)`);
+  if (summary.tiles) lines.push(`tiles      ${summary.tiles.path} (${summary.tiles.tiles} tiles, ${(summary.tiles.bytes / 2 ** 20).toFixed(1)} MB); view with: ocs-zan serve ${summary.out}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,186 @@
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { loadNomenclature } from '../nomenclature/loader.js';
+import { inStage } from './errors.js';
+import { exportTables } from './export.js';
+import { ingest, type IngestOptions, type VintageSource } from './ingest.js';
+import { silentLogger, type Logger } from './log.js';
+import { createOutputDb } from './output-db.js';
+import { AtomicOutput } from './output-dir.js';
+import { overlay, type OverlayStats } from './overlay.js';
+import { buildPortraits } from './portraits/build-portraits.js';
+import { PhaseMeter } from './resources.js';
+import { loadTerritories, territoryGeometries, type LoadTerritoriesOptions, type TerritoriesReport } from './territories.js';
+import { buildTiles } from './tiles/tiles.js';
+import type { StageManifest } from './types.js';
+import { TOOL_VERSION } from './version.js';
+
+/**
+ * The whole pipeline in one call: ingest → territories → overlay → indicators → portraits → exports → tiles,
+ * built in a temporary directory renamed to `out` only when every stage succeeded.
+ *
+ * @example
+ * await runPipeline({
+ *   sources: [{ year: 2019, departement: null, path: 'ocs.gpkg#ocsge_2019' }, …],
+ *   ingest: { profile: 'ocsge' }, territories: { path: 'communes.geojson' }, out: 'OUT', jobs: 2,
+ * });
+ */
+
+export interface RunInput {
+  sources: VintageSource[];
+  ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger'>;
+  territories: LoadTerritoriesOptions;
+  out: string;
+  jobs: number;
+  force?: boolean;
+  /** Tile zooms, or false to skip tiles. */
+  tiles?: false | { minzoom: number; maxzoom: number };
+  portraits?: boolean;
+  /** Resolved options, recorded in run_metadata (config file, flags). */
+  options?: Record<string, unknown>;
+  logger?: Logger;
+}
+
+export interface StageTiming {
+  name: string;
+  seconds: number;
+  peakRssBytes: number;
+}
+
+export interface RunSummary {
+  out: string;
+  manifest: StageManifest;
+  communes: number;
+  overlay: OverlayStats;
+  tables: Record<string, number>;
+  tiles: { path: string; tiles: number; bytes: number } | null;
+  portraits: { index: string; portraits: number } | null;
+  stages: StageTiming[];
+  seconds: number;
+}
+
+const STAGES = ['ingest', 'territories', 'overlay', 'indicators', 'portraits', 'exports', 'tiles'] as const;
+
+export async function runPipeline(input: RunInput): Promise<RunSummary> {
+  const logger = input.logger ?? silentLogger;
+  const started = performance.now();
+  const skipped = new Set<string>([...(input.tiles === false ? ['tiles'] : []), ...(input.portraits === false ? ['portraits'] : [])]);
+  logger.info(`ocs-zan ${TOOL_VERSION}: running ${STAGES.filter((s) => !skipped.has(s)).join(' → ')} into ${path.resolve(input.out)}`);
+  const meter = new PhaseMeter();
+  try {
+    return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
+      meter.start('ingest');
+      const manifest = await ingest(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, logger });
+
+      meter.start('territories');
+      const territories = await inStage('territories', undefined, () => loadTerritories(input.territories));
+      logger.info(`territories: ${territories.communes.length} communes`);
+      for (const line of territoriesReportLines(territories.report)) logger.warn(line);
+
+      meter.start('overlay');
+      const workDir = path.join(dir, '.work');
+      const overlaid = await overlay({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, logger });
+
+      meter.start('indicators');
+      const nomenclature = loadNomenclature();
+      const dbPath = path.join(dir, 'ocs.duckdb');
+      const db = await createOutputDb({
+        dbPath,
+        pieceParquet: overlaid.pieceParquet,
+        pieceClassParquet: overlaid.pieceClassParquet,
+        territories: { ...territories, unions: territoryGeometries(territories) },
+        nomenclature,
+        runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats),
+        logger,
+      });
+      await rm(workDir, { recursive: true, force: true });
+
+      let portraits: RunSummary['portraits'] = null;
+      if (input.portraits !== false) {
+        meter.start('portraits');
+        const result = await buildPortraits({ db: dbPath, out: path.join(dir, 'portraits'), force: true, logger });
+        portraits = { index: path.join(input.out, 'portraits', 'index.html'), portraits: result.portraits };
+      }
+
+      meter.start('exports');
+      await exportTables({ dbPath, parquetDir: path.join(dir, 'parquet'), csvDir: path.join(dir, 'csv'), logger });
+
+      let tiles: RunSummary['tiles'] = null;
+      if (input.tiles !== false) {
+        meter.start('tiles');
+        const zooms = input.tiles ?? { minzoom: 6, maxzoom: 14 };
+        const result = await buildTiles({ db: dbPath, out: path.join(dir, 'tiles', 'ocs.pmtiles'), ...zooms, jobs: input.jobs, force: true, logger });
+        tiles = { path: path.join(input.out, 'tiles', 'ocs.pmtiles'), tiles: result.tiles, bytes: result.bytes };
+      }
+
+      const stages = meter.stop();
+      const seconds = (performance.now() - started) / 1000;
+      // Timings and --jobs vary from run to run: they go into the database only, after the exports, which stay byte-identical.
+      await recordTimings(dbPath, stages, seconds, input.jobs);
+      const summary: RunSummary = { out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, stages, seconds };
+      await writeFile(path.join(dir, 'run-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      return summary;
+    });
+  } finally {
+    meter.stop();
+  }
+}
+
+function territoriesReportLines(report: TerritoriesReport): string[] {
+  const lines: string[] = [];
+  if (report.overlaps > 0 || report.gaps > 0) {
+    lines.push(
+      `territories: ${report.overlaps} commune overlaps (${(report.overlaps_m2 / 1e4).toFixed(2)} ha, given to the lowest INSEE code), ` +
+        `${report.gaps} gaps (${(report.gaps_m2 / 1e4).toFixed(2)} ha, given to the neighbour sharing the longest boundary)`,
+    );
+  }
+  if (report.unmatched_communes.length > 0) {
+    const shown = report.unmatched_communes.slice(0, 10).join(', ');
+    lines.push(`territories: ${report.unmatched_communes.length} communes not in the current COG (merged since?): ${shown}${report.unmatched_communes.length > 10 ? '…' : ''}; computed at commune level, département from the INSEE code`);
+  }
+  if (report.scot_unknown_communes.length > 0) {
+    lines.push(`territories: the SCoT file names ${report.scot_unknown_communes.length} communes that are not in the territories: ${report.scot_unknown_communes.slice(0, 10).join(', ')}`);
+  }
+  return lines;
+}
+
+/** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
+function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats): Record<string, string> {
+  const metadata: Record<string, string> = {
+    tool_version: TOOL_VERSION,
+    nomenclature_version: nomenclatureVersion,
+    profile: manifest.profile,
+    crs: 'EPSG:2154',
+    territories: input.territories.path,
+    enaf_measure: 'ENAF consumption measured from land use (OCS): regional practice, not the official Cerema land-tax figure',
+  };
+  for (const vintage of manifest.vintages) {
+    metadata[`input.${vintage.key}`] = JSON.stringify({ path: vintage.source.path, layer: vintage.source.layer, sha256: vintage.source.sha256, crs: vintage.source.crs, features: vintage.features });
+    metadata[`repairs.${vintage.key}`] = JSON.stringify(vintage.repairs);
+  }
+  const { jobs: _jobs, ...options } = input.options ?? {};
+  metadata['options'] = JSON.stringify(options, Object.keys(options).sort());
+  metadata['overlay.pieces'] = String(stats.pieces);
+  metadata['overlay.slivers'] = JSON.stringify(stats.slivers);
+  return metadata;
+}
+
+async function recordTimings(dbPath: string, stages: StageTiming[], seconds: number, jobs: number): Promise<void> {
+  const instance = await DuckDBInstance.create(dbPath, { storage_compatibility_version: 'latest' });
+  const connection = await instance.connect();
+  try {
+    const rows: Array<[string, string]> = [
+      ['timing.total_seconds', seconds.toFixed(3)],
+      ['options.jobs', String(jobs)],
+      ...stages.map((s): [string, string] => [`timing.${s.name}`, JSON.stringify({ seconds: Number(s.seconds.toFixed(3)), peak_rss_mb: Math.round(s.peakRssBytes / 2 ** 20) })]),
+    ];
+    for (const [key, value] of rows) {
+      await connection.run(`INSERT INTO run_metadata VALUES ($key, $value)`, { key, value });
+    }
+    await connection.run('CHECKPOINT');
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
