@@ -67,7 +67,11 @@ for (const level of levels) {
     ...base,
     id: `territory-${level}`,
     type: 'fill',
-    paint: { 'fill-color': ['interpolate', ['linear'], netShare, ...NET_SHARE_STOPS.flat()], 'fill-opacity': 0.35 },
+    // The choropleth fades as land use becomes readable underneath.
+    paint: {
+      'fill-color': ['interpolate', ['linear'], netShare, ...NET_SHARE_STOPS.flat()],
+      'fill-opacity': ['interpolate', ['linear'], ['zoom'], 9, 0.6, 12, 0.1],
+    },
   });
   layers.push({ ...base, id: `territory-${level}-outline`, type: 'line', paint: { 'line-color': '#333333', 'line-width': 1.2 } });
 }
