@@ -24,7 +24,7 @@ browser:
 
 # npm ci when node_modules is older than the lockfile; .npmrc makes gdal-async build against the system GDAL.
 node_modules/.installed: package-lock.json package.json .npmrc | system-deps
-	npm_config_build_from_source=true npm_config_shared_gdal=true npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	@touch $@
 
 setup: system-deps node_modules/.installed
