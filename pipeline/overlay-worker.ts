@@ -61,6 +61,8 @@ export interface PartitionResult {
   fastWithin: number;
   slivers: number;
   sliversM2: number;
+  /** Area left out when intersections filled a piece within the relative tolerance (no `difference`). */
+  unfilledM2: number;
   /** Pieces where polygons of one vintage overlapped (resolved: lowest file order wins). */
   vintageOverlaps: number;
   /** CPU time of the worker on this partition (user + system). */
@@ -95,7 +97,6 @@ interface StagedSet {
   geoms: gdal.Polygon[];
   envelopes: gdal.Envelope[];
   classes: StagedClass[];
-  fids: number[];
   hashes: Array<string | undefined>;
   index: Flatbush | null;
 }
@@ -153,7 +154,6 @@ function readStaged(vintage: WorkerVintage, box: gdal.Envelope): StagedSet {
     geoms: rows.map((r) => r.geom),
     envelopes: rows.map((r) => r.geom.getEnvelope()),
     classes: rows.map((r) => r.cls),
-    fids: rows.map((r) => r.fid),
     hashes: new Array(rows.length),
     index: null,
   };
@@ -171,7 +171,8 @@ const envelopeWithin = (inner: gdal.Envelope, outer: gdal.Envelope): boolean =>
 
 type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'cpuSeconds' | 'communeVintages'>;
 
-function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters, area = geom.getArea()): number {
+function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters): number {
+  const area = geom.getArea();
   if (area < SLIVER_M2) {
     counters.slivers++;
     counters.sliversM2 += area;
@@ -189,7 +190,6 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const hash = (staged.hashes[i] ??= polygonHash(staged.geoms[i]!));
     if (!byHash.has(hash)) byHash.set(hash, i);
   }
-  const local = new Set(candidates);
   const out: Piece[] = [];
   for (const piece of pieces) {
     const same = byHash.get((piece.hash ??= polygonHash(piece.geom)));
@@ -199,7 +199,8 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
       continue;
     }
     const pe = piece.geom.getEnvelope();
-    const hits = staged.index!.search(pe.minX, pe.minY, pe.maxX, pe.maxY).filter((i) => local.has(i)).sort((a, b) => a - b);
+    // Pieces lie inside the commune, so their candidates are among the commune's.
+    const hits = staged.index!.search(pe.minX, pe.minY, pe.maxX, pe.maxY).sort((a, b) => a - b);
     const start = out.length;
     const parts: gdal.Polygon[] = [];
     let covered = 0;
@@ -247,6 +248,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     }
     if (covered >= piece.area * (1 - FILL_TOLERANCE)) {
       if (parts.length > 0) counters.differencesSkipped++;
+      counters.unfilledM2 += Math.max(0, piece.area - covered);
       continue;
     }
     const taken = unionAll(parts);
@@ -295,6 +297,7 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
     fastWithin: 0,
     slivers: 0,
     sliversM2: 0,
+    unfilledM2: 0,
     vintageOverlaps: 0,
   };
   const communes = task.communes.map((c) => ({ ...c, geom: gdal.Geometry.fromWKB(c.geomWkb) }));

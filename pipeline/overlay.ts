@@ -61,7 +61,8 @@ export interface OverlayStats {
   differences: number;
   differencesSkipped: number;
   fastPath: { identicalGeometry: number; polygonInsidePiece: number; pieceInsidePolygon: number };
-  slivers: { count: number; area_m2: number };
+  /** Dropped pieces under 1e-6 m², and area within the fill tolerance for which no `difference` was computed. */
+  slivers: { count: number; area_m2: number; unfilled_m2: number };
   vintageOverlaps: number;
   vintages: VintageStats[];
   /** Per commune and vintage, the commune area a vintage applying to it leaves unclassified (> 0 only). */
@@ -294,7 +295,7 @@ export async function overlay(input: OverlayInput): Promise<OverlayOutput> {
       polygonInsidePiece: sum((r) => r.fastContained),
       pieceInsidePolygon: sum((r) => r.fastWithin),
     },
-    slivers: { count: sum((r) => r.slivers), area_m2: sum((r) => r.sliversM2) },
+    slivers: { count: sum((r) => r.slivers), area_m2: sum((r) => r.sliversM2), unfilled_m2: sum((r) => r.unfilledM2) },
     vintageOverlaps: sum((r) => r.vintageOverlaps),
     vintages: vintageStats,
     uncovered: areas.filter((a) => a.uncovered_m2 > 0).map((a) => ({ commune_code: a.commune_code, vintage: a.key, area_m2: a.uncovered_m2 })),

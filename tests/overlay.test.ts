@@ -102,3 +102,37 @@ describe('hand-built squares', () => {
     expect(error).not.toBeInstanceOf(UserError);
   });
 });
+
+describe('vintages per département', () => {
+  it('applies a département vintage only to that département’s communes', async () => {
+    const communes = writeCommunes(path.join(tmp, 'deps.gpkg'), [
+      { code: '54001', geom: rect(0, 0, 100, 100) },
+      { code: '57001', geom: rect(100, 0, 200, 100) },
+    ]);
+    const territories = await loadTerritories({ path: communes });
+    const stageDir = path.join(tmp, 'stage-deps');
+    writeStage(stageDir, [
+      { year: 2018, departement: '54', polygons: [{ geom: rect(0, 0, 200, 100), cs: 'CS2.1.1.1' }] },
+      { year: 2019, departement: '57', polygons: [{ geom: rect(0, 0, 200, 100), cs: 'CS1.1.1.1' }] },
+      { year: 2022, polygons: [{ geom: rect(0, 0, 200, 50), cs: 'CS1.1.1.1' }] },
+    ]);
+    const out = await overlay({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'w-deps'), communesPerPartition: 1 });
+    const rows = await queryPieces(
+      out,
+      `SELECT p.commune_code, round(p.area_m2, 6) AS area, string_agg(c.vintage || ':' || c.code_cs, ' ' ORDER BY c.vintage) AS classes
+       FROM piece p JOIN piece_class c USING (piece_id) GROUP BY p.piece_id, p.commune_code, p.area_m2 ORDER BY 1, 3`,
+    );
+    expect(rows.map((r) => `${r.commune_code} ${r.area} ${r.classes}`)).toEqual([
+      '54001 5000 2018:CS2.1.1.1',
+      '54001 5000 2018:CS2.1.1.1 2022:CS1.1.1.1',
+      '57001 5000 2019:CS1.1.1.1',
+      '57001 5000 2019:CS1.1.1.1 2022:CS1.1.1.1',
+    ]);
+    expect(out.stats.partitions).toBe(2);
+    expect(out.stats.vintages.map((v) => [v.key, v.covered_m2, v.uncovered_m2, v.outside_communes_m2])).toEqual([
+      ['54-2018', 10_000, 0, 10_000],
+      ['57-2019', 10_000, 0, 10_000],
+      ['2022', 10_000, 10_000, 0],
+    ]);
+  });
+});
