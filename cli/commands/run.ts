@@ -105,11 +105,12 @@ function applyConfigFile(command: Command): void {
     }
     const name = option.attributeName();
     if (command.getOptionValueSource(name) === 'cli') continue;
-    let value: unknown = raw;
-    if (option.parseArg && typeof raw !== 'boolean') value = option.parseArg(String(raw), undefined as never);
+    let value: unknown;
     if (name === 'vintage') value = (Array.isArray(raw) ? raw : [raw]).map((spec) => resolveVintagePath(String(spec), base));
-    else if (name === 'field') value = Array.isArray(raw) ? raw.map(String) : [String(raw)];
+    else if (name === 'field') value = (Array.isArray(raw) ? raw : [raw]).map(String);
     else if (PATH_OPTIONS.has(name)) value = path.resolve(base, String(raw));
+    else if (option.parseArg && typeof raw !== 'boolean') value = option.parseArg(String(raw), undefined as never);
+    else value = raw;
     command.setOptionValueWithSource(name, value, 'config');
   }
 }
