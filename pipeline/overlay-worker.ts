@@ -201,6 +201,14 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const pe = piece.geom.getEnvelope();
     // Pieces lie inside the commune, so their candidates are among the commune's.
     const hits = staged.index!.search(pe.minX, pe.minY, pe.maxX, pe.maxY).sort((a, b) => a - b);
+    // A piece inside one polygon (unchanged land cut by a commune border) takes its class whole; looking for
+    // it first spares intersections with the neighbours that merely touch the piece.
+    const within = hits.find((i) => envelopeWithin(pe, staged.envelopes[i]!) && staged.geoms[i]!.contains(piece.geom));
+    if (within !== undefined) {
+      counters.fastWithin++;
+      out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes: [...piece.classes, staged.classes[within]!] });
+      continue;
+    }
     const start = out.length;
     const parts: gdal.Polygon[] = [];
     let covered = 0;
@@ -218,14 +226,6 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
         parts.push(v);
         covered += keepPiece(out, v, classes, counters);
         continue;
-      }
-      if (envelopeWithin(pe, ve) && v.contains(piece.geom)) {
-        counters.fastWithin++;
-        out.length = start;
-        out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes });
-        parts.length = 0;
-        covered = piece.area;
-        break;
       }
       if (envelopeWithin(ve, pe) && piece.geom.contains(v)) {
         counters.fastContained++;
