@@ -145,6 +145,9 @@ function territoriesReportLines(report: TerritoriesReport): string[] {
   return lines;
 }
 
+/** Options that cannot change any result: left out of the exported metadata so that exports compare byte for byte. */
+const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'config']);
+
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
 function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats): Record<string, string> {
   const metadata: Record<string, string> = {
@@ -159,7 +162,7 @@ function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersi
     metadata[`input.${vintage.key}`] = JSON.stringify({ path: vintage.source.path, layer: vintage.source.layer, sha256: vintage.source.sha256, crs: vintage.source.crs, features: vintage.features });
     metadata[`repairs.${vintage.key}`] = JSON.stringify(vintage.repairs);
   }
-  const { jobs: _jobs, ...options } = input.options ?? {};
+  const options = Object.fromEntries(Object.entries(input.options ?? {}).filter(([key]) => !OPTIONS_WITHOUT_EFFECT.has(key)));
   metadata['options'] = JSON.stringify(options, Object.keys(options).sort());
   metadata['overlay.pieces'] = String(stats.pieces);
   metadata['overlay.slivers'] = JSON.stringify(stats.slivers);

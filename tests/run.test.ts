@@ -1,0 +1,196 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import gdal from 'gdal-async';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../cli/registry.js';
+import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { capture, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
+
+/**
+ * End-to-end `ocs-zan run`: hand-built squares with known answers, the config-file form,
+ * output protection, and --jobs independence of the exports on the committed fixture.
+ */
+
+const X = 1_050_000;
+const Y = 6_840_000;
+const ring = (points: Array<[number, number]>): string => `(${[...points, points[0]!].map(([x, y]) => `${X + x} ${Y + y}`).join(',')})`;
+const rect = (x0: number, y0: number, x1: number, y1: number): string => `POLYGON(${ring([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])})`;
+
+/**
+ * Two 1 km² communes side by side (67001 west, 67002 east). A 100 m × 200 m strip astride their border
+ * (x 950–1050, y 400–600) is a field / forest in 2010, a building in 2019, and its western half a fallow
+ * meadow without use (category 9) in 2022.
+ */
+function handBuiltInputs(dir: string): { ocs: string; communes: string } {
+  const westNotched = `POLYGON(${ring([[0, 0], [1000, 0], [1000, 400], [950, 400], [950, 600], [1000, 600], [1000, 1000], [0, 1000]])})`;
+  const eastNotched = `POLYGON(${ring([[1000, 0], [2000, 0], [2000, 1000], [1000, 1000], [1000, 600], [1050, 600], [1050, 400], [1000, 400]])})`;
+  const v2010: TestFeature[] = [
+    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: rect(0, 0, 1000, 1000) },
+    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: rect(1000, 0, 2000, 1000) },
+  ];
+  const v2019: TestFeature[] = [
+    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: westNotched },
+    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: eastNotched },
+    { id: 'B', cs: 'CS1.1.1.1', us: 'US5', wkt: rect(950, 400, 1050, 600) },
+  ];
+  const v2022: TestFeature[] = [
+    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: westNotched },
+    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: eastNotched },
+    { id: 'M', cs: 'CS2.2.1', us: 'US6.3', wkt: rect(950, 400, 1000, 600) },
+    { id: 'B', cs: 'CS1.1.1.1', us: 'US5', wkt: rect(1000, 400, 1050, 600) },
+  ];
+  const ocs = writeOcs(path.join(dir, 'ocs.gpkg'), { ocs_2010: v2010, ocs_2019: v2019, ocs_2022: v2022 });
+
+  const communes = path.join(dir, 'communes.gpkg');
+  const dataset = gdal.drivers.get('GPKG').create(communes);
+  const layer = dataset.layers.create('communes', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon);
+  layer.fields.add(new gdal.FieldDefn('code', gdal.OFTString));
+  layer.fields.add(new gdal.FieldDefn('nom', gdal.OFTString));
+  for (const [code, nom, wkt] of [
+    ['67001', 'Ouest', rect(0, 0, 1000, 1000)],
+    ['67002', 'Est', rect(1000, 0, 2000, 1000)],
+  ] as const) {
+    const feature = new gdal.Feature(layer);
+    feature.fields.set('code', code);
+    feature.fields.set('nom', nom);
+    feature.setGeometry(gdal.Geometry.fromWKT(wkt));
+    layer.features.add(feature);
+  }
+  dataset.close();
+  return { ocs, communes };
+}
+
+async function query(dbPath: string, sql: string): Promise<Array<Record<string, unknown>>> {
+  const instance = await DuckDBInstance.create(dbPath, { access_mode: 'READ_ONLY' });
+  const connection = await instance.connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+const round = (value: unknown): number => Math.round(Number(value) * 1000) / 1000;
+
+describe('ocs-zan run on hand-built squares', async () => {
+  const dir = tempDir('ocs-zan-run-');
+  const { ocs, communes } = handBuiltInputs(dir);
+  const out = path.join(dir, 'out');
+  const { io, err } = capture();
+  const code = await runCli(
+    ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--vintage', `2019=${ocs}#ocs_2019`, '--vintage', `2022=${ocs}#ocs_2022`,
+      '--territories', `${communes}#communes`, '--out', out, '--no-tiles', '--no-portraits', '--quiet'],
+    io,
+  );
+  const db = path.join(out, 'ocs.duckdb');
+
+  it('runs', () => {
+    expect(err()).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('splits the strip at the commune border into exact pieces', async () => {
+    const rows = await query(db, `SELECT commune_code, sum(area_m2) AS area FROM piece GROUP BY ALL ORDER BY ALL`);
+    expect(rows.map((r) => [r.commune_code, round(r.area)])).toEqual([['67001', 1_000_000], ['67002', 1_000_000]]);
+  });
+
+  it('gives the exact artificialisation flux per commune and département', async () => {
+    const rows = await query(
+      db,
+      `SELECT level, code, from_vintage, to_vintage, artificialisation_m2, desartificialisation_m2, net_m2, years
+       FROM artif_flux WHERE level IN ('commune', 'departement') ORDER BY level, code, from_vintage, to_vintage`,
+    );
+    const table = rows.map((r) => [r.level, r.code, r.from_vintage, r.to_vintage, round(r.artificialisation_m2), round(r.desartificialisation_m2), round(r.net_m2), Number(r.years)]);
+    expect(table).toEqual([
+      ['commune', '67001', 2010, 2019, 10_000, 0, 10_000, 9],
+      ['commune', '67001', 2010, 2022, 0, 0, 0, 12],
+      ['commune', '67001', 2019, 2022, 0, 10_000, -10_000, 3],
+      ['commune', '67002', 2010, 2019, 10_000, 0, 10_000, 9],
+      ['commune', '67002', 2010, 2022, 10_000, 0, 10_000, 12],
+      ['commune', '67002', 2019, 2022, 0, 0, 0, 3],
+      ['departement', '67', 2010, 2019, 20_000, 0, 20_000, 9],
+      ['departement', '67', 2010, 2022, 10_000, 0, 10_000, 12],
+      ['departement', '67', 2019, 2022, 0, 10_000, -10_000, 3],
+    ]);
+  });
+
+  it('gives the exact stock, sealing, ENAF consumption and transitions', async () => {
+    const stock = await query(db, `SELECT vintage, artificialised_m2, sealed_m2 FROM stock_summary WHERE level = 'departement' ORDER BY vintage`);
+    expect(stock.map((r) => [r.vintage, round(r.artificialised_m2), round(r.sealed_m2)])).toEqual([
+      [2010, 0, 0],
+      [2019, 20_000, 20_000],
+      [2022, 10_000, 10_000],
+    ]);
+    const enaf = await query(db, `SELECT code, destination, area_m2 FROM enaf_consumption WHERE level = 'commune' AND from_vintage = 2010 AND to_vintage = 2019 AND area_m2 > 0 ORDER BY ALL`);
+    expect(enaf.map((r) => [r.code, r.destination, round(r.area_m2)])).toEqual([
+      ['67001', 'habitat', 10_000],
+      ['67002', 'habitat', 10_000],
+    ]);
+    const renaturation = await query(db, `SELECT code, renaturation_m2 FROM enaf_summary WHERE level = 'commune' AND from_vintage = 2019 AND to_vintage = 2022 ORDER BY code`);
+    expect(renaturation.map((r) => [r.code, round(r.renaturation_m2)])).toEqual([['67001', 10_000], ['67002', 0]]);
+    const transitions = await query(
+      db,
+      `SELECT code, from_category, to_category, area_m2 FROM transition WHERE level = 'commune' AND from_vintage = 2019 AND to_vintage = 2022 AND from_category <> to_category ORDER BY ALL`,
+    );
+    expect(transitions.map((r) => [r.code, r.from_category, r.to_category, round(r.area_m2)])).toEqual([['67001', 1, 9, 10_000]]);
+  });
+
+  it('applies the 1 ha floor to the 2021–2031 ceiling of each commune', async () => {
+    const rows = await query(db, `SELECT code, reference_2011_2020_m2, ceiling_2021_2031_m2, projection_2021_2031_m2, on_track FROM trajectory WHERE level = 'commune' ORDER BY code`);
+    // 1 ha consumed over 2010→2019 (9 years): 1.111 ha per decade, halved to 0.556 ha, below the 1 ha floor.
+    expect(rows.map((r) => [r.code, round(r.reference_2011_2020_m2), round(r.ceiling_2021_2031_m2), round(r.projection_2021_2031_m2), r.on_track])).toEqual([
+      ['67001', 11_111.111, 10_000, 0, true],
+      ['67002', 11_111.111, 10_000, 0, true],
+    ]);
+  });
+
+  it('records inputs with checksums, versions and timings', async () => {
+    const rows = await query(db, `SELECT key, value FROM run_metadata ORDER BY key`);
+    const keys = rows.map((r) => String(r.key));
+    expect(keys).toEqual(expect.arrayContaining(['tool_version', 'nomenclature_version', 'input.2010', 'options', 'timing.overlay', 'timing.total_seconds']));
+    expect(JSON.parse(String(rows.find((r) => r.key === 'input.2019')!.value)).sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses to overwrite the output without --force, and leaves it intact', async () => {
+    const again = capture();
+    const args = ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--vintage', `2019=${ocs}#ocs_2019`, '--territories', `${communes}#communes`, '--out', out, '--no-tiles', '--no-portraits', '--quiet'];
+    expect(await runCli(args, again.io)).toBe(2);
+    expect(again.err()).toMatch(/output already exists.*--force/);
+    expect(existsSync(db)).toBe(true);
+  });
+
+  it('leaves no output behind when a user error stops the run', async () => {
+    const failed = path.join(dir, 'failed');
+    const bad = capture();
+    const args = ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--vintage', `2019=${ocs}#no_such_layer`, '--territories', `${communes}#communes`, '--out', failed, '--quiet'];
+    expect(await runCli(args, bad.io)).toBe(2);
+    expect(bad.err().trim().split('\n')).toHaveLength(1);
+    expect(existsSync(failed)).toBe(false);
+    expect(readdirSync(dir).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('ocs-zan run on the committed fixture', () => {
+  const fixture = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
+
+  it('gives byte-identical Parquet exports with --jobs 1 and --jobs 2, from a config file', async () => {
+    const dir = tempDir('ocs-zan-jobs-');
+    const config = path.join(dir, 'run.yml');
+    writeFileSync(
+      config,
+      [`vintage: [2010=${fixture}#ocsge_2010, 2019=${fixture}#ocsge_2019, 2022=${fixture}#ocsge_2022]`, `territories: ${fixture}#communes`, 'tiles: false', 'portraits: false', 'quiet: true', ''].join('\n'),
+    );
+    const one = capture();
+    expect(await runCli(['run', '--config', config, '--jobs', '1', '--out', path.join(dir, 'one')], one.io)).toBe(0);
+    const two = capture();
+    expect(await runCli(['run', '--config', config, '--jobs', '2', '--out', path.join(dir, 'two')], two.io)).toBe(0);
+    const files = readdirSync(path.join(dir, 'one', 'parquet')).sort();
+    expect(files).toEqual(expect.arrayContaining(['piece.parquet', 'piece_class.parquet', 'artif_flux.parquet', 'stock.parquet', 'transition.parquet']));
+    expect(readdirSync(path.join(dir, 'two', 'parquet')).sort()).toEqual(files);
+    for (const file of files) {
+      expect(readFileSync(path.join(dir, 'two', 'parquet', file)).equals(readFileSync(path.join(dir, 'one', 'parquet', file))), file).toBe(true);
+    }
+  });
+});
