@@ -64,28 +64,28 @@ export function lengthOf(geometry: gdal.Geometry | null): number {
 }
 
 /**
- * Canonical ring: closing vertex dropped, started at the lowest (x, y) vertex, oriented clockwise when
- * `clockwise`, else counter-clockwise. Two rings with the same vertices give the same array.
+ * Canonical ring from interleaved x, y (closing vertex included or not): started at the lowest (x, y)
+ * vertex, oriented clockwise when `clockwise`, else counter-clockwise. Same vertices, same array.
  */
-function canonicalRing(ring: gdal.LineString, clockwise: boolean): Float64Array {
-  const points = ring.points.toArray();
-  let n = points.length;
-  if (n > 1 && points[0]!.x === points[n - 1]!.x && points[0]!.y === points[n - 1]!.y) n--;
+function canonicalRing(xy: Float64Array, clockwise: boolean): Float64Array {
+  let n = xy.length / 2;
+  if (n > 1 && xy[0] === xy[2 * n - 2] && xy[1] === xy[2 * n - 1]) n--;
   let signed = 0;
   let start = 0;
   for (let i = 0; i < n; i++) {
-    const a = points[i]!;
-    const b = points[(i + 1) % n]!;
-    signed += a.x * b.y - b.x * a.y;
-    const s = points[start]!;
-    if (a.x < s.x || (a.x === s.x && a.y < s.y)) start = i;
+    const j = (i + 1) % n;
+    signed += xy[2 * i]! * xy[2 * j + 1]! - xy[2 * j]! * xy[2 * i + 1]!;
+    const x = xy[2 * i]!;
+    const y = xy[2 * i + 1]!;
+    const sx = xy[2 * start]!;
+    if (x < sx || (x === sx && y < xy[2 * start + 1]!)) start = i;
   }
   const reverse = clockwise ? signed > 0 : signed < 0;
   const out = new Float64Array(2 * n);
   for (let k = 0; k < n; k++) {
     const i = reverse ? (start - k + n) % n : (start + k) % n;
-    out[2 * k] = points[i]!.x;
-    out[2 * k + 1] = points[i]!.y;
+    out[2 * k] = xy[2 * i]!;
+    out[2 * k + 1] = xy[2 * i + 1]!;
   }
   return out;
 }
@@ -96,18 +96,44 @@ function compareRings(a: Float64Array, b: Float64Array): number {
   return a.length - b.length;
 }
 
+/** Rings of a WKB Polygon as interleaved x, y (Z and M dropped); read straight from the bytes, which is fast. */
+function wkbPolygonRings(wkb: Buffer): Float64Array[] {
+  const little = wkb[0] === 1;
+  const u32 = (at: number): number => (little ? wkb.readUInt32LE(at) : wkb.readUInt32BE(at));
+  const f64 = (at: number): number => (little ? wkb.readDoubleLE(at) : wkb.readDoubleBE(at));
+  const type = u32(1);
+  const iso = Math.floor((type & 0xffff) / 1000); // ISO codes: 1xxx Z, 2xxx M, 3xxx ZM; older flags in the high bits
+  const hasZ = iso === 1 || iso === 3 || (type & 0x80000000) !== 0;
+  const hasM = iso === 2 || iso === 3 || (type & 0x40000000) !== 0;
+  const dims = 2 + (hasZ ? 1 : 0) + (hasM ? 1 : 0);
+  const rings: Float64Array[] = [];
+  let at = 9;
+  const count = u32(5);
+  for (let r = 0; r < count; r++) {
+    const n = u32(at);
+    at += 4;
+    const xy = new Float64Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      xy[2 * i] = f64(at);
+      xy[2 * i + 1] = f64(at + 8);
+      at += 8 * dims;
+    }
+    rings.push(xy);
+  }
+  return rings;
+}
+
 /**
  * sha1 of a polygon's normalised coordinates (GDAL 3.6 exposes no OGR normalize): rings start at their
  * lowest vertex, the shell is counter-clockwise and holes clockwise, holes are sorted. Identical shapes
  * across vintages hash alike even when a producer rewrote the ring start or orientation.
  */
 export function polygonHash(polygon: gdal.Polygon): string {
-  const rings = polygon.rings;
+  const rings = wkbPolygonRings(polygon.toWKB());
   const hash = createHash('sha1');
-  if (rings.count() === 0) return hash.digest('hex');
-  hash.update(canonicalRing(rings.get(0), false));
-  const holes: Float64Array[] = [];
-  for (let i = 1; i < rings.count(); i++) holes.push(canonicalRing(rings.get(i), true));
+  if (rings.length === 0) return hash.digest('hex');
+  hash.update(canonicalRing(rings[0]!, false));
+  const holes = rings.slice(1).map((ring) => canonicalRing(ring, true));
   holes.sort(compareRings);
   for (const hole of holes) {
     hash.update('|');

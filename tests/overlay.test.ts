@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StageError, UserError } from '../pipeline/errors.js';
+import gdal from 'gdal-async';
+import { polygonHash } from '../pipeline/geometry-polygons.js';
 import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
 import { loadTerritories, type Territories } from '../pipeline/territories.js';
 import { queryPieces } from './helpers/pieces.js';
-import { polygon, rect, writeCommunes, writeStage } from './helpers/staged.js';
+import { polygon, rect, writeCommunes, writeStage, X0, Y0 } from './helpers/staged.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -134,5 +136,22 @@ describe('vintages per département', () => {
       ['57-2019', 10_000, 0, 10_000],
       ['2022', 10_000, 10_000, 0],
     ]);
+  });
+});
+
+
+describe('normalised polygon hash', () => {
+  it('ignores ring start, orientation, hole order and Z, not the shape', () => {
+    const shell: Array<[number, number]> = [[0, 0], [10, 0], [10, 10], [0, 10]];
+    const h1: Array<[number, number]> = [[1, 1], [2, 1], [2, 2]];
+    const h2: Array<[number, number]> = [[5, 5], [6, 5], [6, 6]];
+    const base = polygonHash(polygon(shell, h1, h2));
+    expect(polygonHash(polygon([...shell].reverse(), h2, [...h1].reverse()))).toBe(base);
+    expect(polygonHash(polygon([...shell.slice(2), ...shell.slice(0, 2)], h1, h2))).toBe(base);
+    const ringZ = (ring: Array<[number, number]>): string => `(${[...ring, ring[0]!].map(([x, y]) => `${X0 + x} ${Y0 + y} 7`).join(', ')})`;
+    const z = gdal.Geometry.fromWKT(`POLYGON Z (${[shell, h1, h2].map(ringZ).join(', ')})`) as gdal.Polygon;
+    expect(polygonHash(z)).toBe(base);
+    expect(polygonHash(polygon(shell, h1))).not.toBe(base);
+    expect(polygonHash(rect(0, 0, 10, 11))).not.toBe(polygonHash(rect(0, 0, 10, 10)));
   });
 });
