@@ -30,7 +30,7 @@ node_modules/.installed: package-lock.json package.json .npmrc | system-deps
 setup: system-deps node_modules/.installed
 
 build: setup
-	npx tsc -p tsconfig.json
+	npm run --silent build
 
 demo: build
 	node dist/cli/bin.js run --config fixtures/demo.yml --out $(DEMO_OUT) --force
