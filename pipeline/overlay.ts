@@ -122,7 +122,8 @@ function planPartitions(input: OverlayInput, manifest: StageManifest): Partition
     weight: totalArea > 0 ? (stagedFeatures * c.area_m2) / totalArea : 0,
   }));
   planned.sort((a, b) => a.key - b.key || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-  const maxCommunes = input.communesPerPartition ?? DEFAULT_COMMUNES_PER_PARTITION;
+  // Small runs are still split so that every job gets work (the output does not depend on partitions).
+  const maxCommunes = Math.min(input.communesPerPartition ?? DEFAULT_COMMUNES_PER_PARTITION, Math.ceil(communes.length / (2 * input.jobs)));
   const maxPolygons = input.polygonsPerPartition ?? DEFAULT_POLYGONS_PER_PARTITION;
   const partitions: PartitionCommune[][] = [];
   let current: PartitionCommune[] = [];
