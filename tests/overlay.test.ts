@@ -155,3 +155,32 @@ describe('normalised polygon hash', () => {
     expect(polygonHash(rect(0, 0, 10, 11))).not.toBe(polygonHash(rect(0, 0, 10, 10)));
   });
 });
+
+describe('overlapping polygons within a vintage', () => {
+  it('gives the shared area to the polygon first in file order, and keeps the commune area', async () => {
+    const communes = writeCommunes(path.join(tmp, 'one.gpkg'), [{ code: '54001', geom: rect(0, 0, 100, 100) }]);
+    const territories = await loadTerritories({ path: communes });
+    const stageDir = path.join(tmp, 'stage-overlap');
+    writeStage(stageDir, [
+      {
+        year: 2010,
+        polygons: [
+          { geom: rect(0, 0, 60, 100), cs: 'CS1.1.1.1' },
+          { geom: rect(40, 0, 100, 100), cs: 'CS2.1.1.1' },
+        ],
+      },
+    ]);
+    const out = await overlay({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w-overlap') });
+    const rows = await queryPieces(
+      out,
+      'SELECT round(p.area_m2, 6) AS area, c.code_cs FROM piece p JOIN piece_class c USING (piece_id) ORDER BY c.code_cs',
+    );
+    // The FlatGeobuf spatial index reorders features: read which one the file holds first.
+    const ds = gdal.open(path.join(stageDir, 'vintage-2010.fgb'));
+    const first = String(ds.layers.get(0).features.first()!.fields.get('code_cs'));
+    ds.close();
+    expect(rows.find((r) => r.code_cs === first)!.area).toBe(6000);
+    expect(rows.find((r) => r.code_cs !== first)!.area).toBe(4000);
+    expect(out.stats.vintageOverlaps).toBe(1);
+  });
+});
