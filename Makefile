@@ -37,6 +37,7 @@ demo: build
 	@echo "open $(DEMO_OUT)/portraits/index.html, or the map: node dist/cli/bin.js serve $(DEMO_OUT)"
 
 test: build browser
+	npm run --silent typecheck
 	npx vitest run
 
 bench: build

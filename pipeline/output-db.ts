@@ -41,6 +41,9 @@ export interface OutputTerritories {
 export interface OutputNomenclature {
   version: string;
   categories: ReadonlyArray<{ num: number; label: string; artificialised: boolean }>;
+  /** OCS GE code trees, so that analysts and portraits can label CS/US codes. */
+  couverture: ReadonlyMap<string, { code: string; parent: string | null; label: string }>;
+  usage: ReadonlyMap<string, { code: string; parent: string | null; label: string }>;
 }
 
 export interface OutputDbInput {
@@ -115,6 +118,10 @@ const BASE_COMMENTS: Record<string, { table: string; columns: Record<string, str
   nomenclature_category: {
     table: 'Décret 2023-1096 categories (annex to art. R.101-1 code de l’urbanisme)',
     columns: { category: 'Category number 1..10 (0 = unclassified)', label: 'Category label', artificialised: 'Whether the category counts as artificialised' },
+  },
+  nomenclature_code: {
+    table: 'OCS GE couverture (CS) and usage (US) codes with their labels and hierarchy',
+    columns: { axis: "'cs' (couverture) or 'us' (usage)", code: 'OCS GE code, e.g. CS1.1.1.1 or US235', parent: 'Parent code in the hierarchy (NULL at the top)', label: 'French label' },
   },
   run_metadata: {
     table: 'How this database was produced: inputs with sha256, nomenclature version, options, tool version, timings',
@@ -303,6 +310,19 @@ async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: 
     categories.endRow();
   }
   categories.closeSync();
+  await connection.run(`CREATE TABLE nomenclature_code (axis VARCHAR NOT NULL, code VARCHAR NOT NULL, parent VARCHAR, label VARCHAR NOT NULL)`);
+  const codes = await connection.createAppender('nomenclature_code');
+  for (const [axis, tree] of [['cs', input.nomenclature.couverture], ['us', input.nomenclature.usage]] as const) {
+    for (const entry of [...tree.values()].sort((a, b) => (a.code < b.code ? -1 : 1))) {
+      codes.appendVarchar(axis);
+      codes.appendVarchar(entry.code);
+      if (entry.parent === null) codes.appendNull();
+      else codes.appendVarchar(entry.parent);
+      codes.appendVarchar(entry.label);
+      codes.endRow();
+    }
+  }
+  codes.closeSync();
   const metadata: Record<string, string> = {
     ...input.runMetadata,
     tool_version: TOOL_VERSION,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
+import { loadNomenclature } from '../nomenclature/loader.js';
 import { createOutputDb, type OutputDbResult, type OutputTerritories } from '../pipeline/output-db.js';
 
 /**
@@ -68,10 +69,10 @@ export function fixtureTerritories(): OutputTerritories {
     x += piece.hectares * 100;
   }
   const communes = [...byCommune].map(([code, polygons]) => {
-    const union = gdal.Geometry.fromWKT(`MULTIPOLYGON(${polygons.map((p) => p.slice('POLYGON'.length)).join(',')})`).unionCascaded();
-    return { code, name: `Commune ${code}`, departement: code.slice(0, 2), geomWkb: union.toWKB(), area_m2: union.getArea() };
+    const union = (gdal.Geometry.fromWKT(`MULTIPOLYGON(${polygons.map((p) => p.slice('POLYGON'.length)).join(',')})`) as gdal.MultiPolygon).unionCascaded();
+    return { code, name: `Commune ${code}`, departement: code.slice(0, 2), geomWkb: union.toWKB(), area_m2: (union as gdal.MultiPolygon).getArea() };
   });
-  const levels: OutputTerritories['levels'] = [];
+  const levels: Array<OutputTerritories['levels'][number]> = [];
   for (const c of communes) {
     levels.push({ commune_code: c.code, level: 'departement', code: c.departement, name: `Département ${c.departement}` });
     levels.push({ commune_code: c.code, level: 'region', code: '44', name: 'Grand Est' });
@@ -92,7 +93,7 @@ export async function writeFixtureParquet(dir: string): Promise<{ piece: string;
   const classes = await connection.createAppender('piece_class');
   let x = X0;
   for (const piece of PIECES) {
-    const geometry = gdal.Geometry.fromWKT(rectangle(x, piece.hectares));
+    const geometry = gdal.Geometry.fromWKT(rectangle(x, piece.hectares)) as gdal.Polygon;
     x += piece.hectares * 100;
     pieces.appendBigInt(BigInt(piece.id));
     pieces.appendVarchar(piece.commune);
@@ -136,7 +137,7 @@ export async function buildFixtureDb(): Promise<OutputDbResult & { dir: string }
     pieceParquet: piece,
     pieceClassParquet: pieceClass,
     territories: fixtureTerritories(),
-    nomenclature: { version: 'test-1', categories: CATEGORIES },
+    nomenclature: { version: 'test-1', categories: CATEGORIES, couverture: loadNomenclature().couverture, usage: loadNomenclature().usage },
     runMetadata: { inputs: JSON.stringify([{ path: 'fixture', sha256: '0' }]) },
   });
   return { ...result, dir };

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNomenclature } from '../nomenclature/loader.js';
 import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators.js';
 import { createOutputDb } from '../pipeline/output-db.js';
 import { buildFixtureDb, CATEGORIES, fixtureTerritories, writeFixtureParquet } from './indicators-fixture.js';
@@ -253,7 +254,7 @@ describe('database', () => {
     await expect(
       createOutputDb({
         dbPath: `${dir}/bad.duckdb`, pieceParquet: piece, pieceClassParquet: pieceClass, territories,
-        nomenclature: { version: 't', categories: CATEGORIES }, runMetadata: {},
+        nomenclature: { version: 't', categories: CATEGORIES, couverture: loadNomenclature().couverture, usage: loadNomenclature().usage }, runMetadata: {},
       }),
     ).rejects.toMatchObject({
       stage: 'indicators',

@@ -158,7 +158,7 @@ describe('portraits', () => {
       byParent.set(parent, [...(byParent.get(parent) ?? []), r]);
     }
     for (const [parent, siblings] of byParent) {
-      siblings.forEach((s, i) => {
+      siblings.forEach((s) => {
         // Ties share the rank of the first of them.
         const first = siblings.findIndex((o) => o.net_share_full === s.net_share_full);
         expect(Number(s.sibling_rank)).toBe(first + 1);

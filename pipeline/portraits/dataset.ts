@@ -43,6 +43,8 @@ export interface PortraitDataset {
   enafSummary: Map<string, Row[]>;
   trajectory: Map<string, Row>;
   categories: Array<{ category: number; label: string; artificialised: boolean }>;
+  /** OCS GE couverture and usage labels by code (empty for databases written before nomenclature_code existed). */
+  codeLabels: Map<string, string>;
   metadata: Map<string, string>;
   wkb: Map<string, Uint8Array>;
 }
@@ -114,6 +116,9 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
 
   const portrait = new Map<string, Row>();
   for (const r of await rows(connection, 'SELECT * FROM portrait_territory')) portrait.set(territoryKey(String(r.level), String(r.code)), r);
+  const hasCodeTable = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'nomenclature_code'`)).length > 0;
+  const codeLabels = new Map<string, string>();
+  if (hasCodeTable) for (const r of await rows(connection, 'SELECT code, label FROM nomenclature_code')) codeLabels.set(String(r.code), String(r.label));
   const trajectory = new Map<string, Row>();
   for (const r of await rows(connection, 'SELECT * FROM trajectory')) trajectory.set(territoryKey(String(r.level), String(r.code)), r);
 
@@ -147,6 +152,7 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
       label: String(r.label),
       artificialised: Boolean(r.artificialised),
     })),
+    codeLabels,
     metadata: new Map((await rows(connection, 'SELECT key, value FROM run_metadata ORDER BY key')).map((r) => [String(r.key), String(r.value)])),
     wkb,
   };

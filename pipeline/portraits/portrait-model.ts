@@ -342,6 +342,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
   // Flux by couverture and usage over the longest period.
   const full = longest(flux, rankSpan);
   const detail = full ? (data.fluxDetail.get(key) ?? []).filter((r) => r.from_vintage === full.from_vintage && r.to_vintage === full.to_vintage) : [];
+  const codeWithLabel = (code: string): string => (data.codeLabels.has(code) ? `${code} ${data.codeLabels.get(code)}` : code);
   for (const axis of ['cs', 'us'] as const) {
     const rows = detail.filter((r) => r.axis === axis);
     const codes = [...new Set(rows.map((r) => String(r.class_code)))].sort();
@@ -371,7 +372,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         {
           caption: `Flux par ${axisName}`,
           head: [axis === 'cs' ? 'Couverture' : 'Usage', 'Artificialisation', 'Désartificialisation'],
-          rows: codes.map((code) => [code, cell(code, 'artificialisation'), cell(code, 'desartificialisation')]),
+          rows: codes.map((code) => [codeWithLabel(code), cell(code, 'artificialisation'), cell(code, 'desartificialisation')]),
         },
       ],
     });
