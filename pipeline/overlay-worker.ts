@@ -17,6 +17,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from './errors.js';
 import { polygonHash, polygonalParts, unionAll } from './geometry-polygons.js';
 import { PreparedPolygon } from './geometry-prepared.js';
+import { serveTasks } from './worker-pool.js';
 
 export interface WorkerVintage {
   key: string;
@@ -69,11 +70,6 @@ export interface PartitionResult {
   cpuSeconds: number;
   communeVintages: CommuneVintageArea[];
 }
-
-export type WorkerRequest = { type: 'partition'; task: PartitionTask } | { type: 'close' };
-export type WorkerReply =
-  | { type: 'done'; result: PartitionResult }
-  | { type: 'error'; message: string; stack?: string; user?: { context: UserError['context'] } };
 
 /** Pieces smaller than this (m²) are rounding slivers: dropped, and counted. */
 export const SLIVER_M2 = 1e-6;
@@ -406,22 +402,9 @@ async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string
   }
 }
 
-if (process.send && process.argv.includes('--ocs-zan-overlay-worker')) {
-  const reply = (message: WorkerReply): void => void process.send!(message);
-  process.on('message', (message: WorkerRequest) => {
-    if (message.type === 'close') {
-      for (const dataset of datasets.values()) dataset.close();
-      process.exit(0);
-    }
-    overlayPartition(message.task).then(
-      (result) => reply({ type: 'done', result }),
-      (error: unknown) =>
-        reply({
-          type: 'error',
-          message: error instanceof Error ? error.message : String(error),
-          stack: error instanceof Error ? error.stack : undefined,
-          user: error instanceof UserError ? { context: error.context } : undefined,
-        }),
-    );
-  });
-}
+serveTasks<never, PartitionTask, PartitionResult>('overlay-worker', {
+  task: overlayPartition,
+  close: () => {
+    for (const dataset of datasets.values()) dataset.close();
+  },
+});

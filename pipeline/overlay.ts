@@ -9,7 +9,6 @@
  * @example
  *   const { pieceParquet, pieceClassParquet, stats } = await overlay({ stageDir, territories, jobs: 2, workDir });
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,10 +18,10 @@ import { inStage, StageError, UserError } from './errors.js';
 import { mortonKey } from './geometry-polygons.js';
 import { silentLogger, type Logger } from './log.js';
 import { AtomicOutput } from './output-dir.js';
-import { childModule } from './paths.js';
 import type { Territories } from './territories.js';
 import type { StageManifest } from './types.js';
-import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerReply, WorkerRequest, WorkerVintage } from './overlay-worker.js';
+import { runInWorkers } from './worker-pool.js';
+import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './overlay-worker.js';
 
 export interface OverlayInput {
   stageDir: string;
@@ -141,64 +140,29 @@ function planPartitions(input: OverlayInput, manifest: StageManifest): Partition
   return partitions;
 }
 
-interface WorkerHandle {
-  child: ChildProcess;
-  run(task: PartitionTask): Promise<PartitionResult>;
-}
-
-function startWorker(): WorkerHandle {
-  const { file, execArgv } = childModule(import.meta.url, 'overlay-worker');
-  const child = fork(file, ['--ocs-zan-overlay-worker'], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const run = (task: PartitionTask): Promise<PartitionResult> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (reply: WorkerReply): void => {
-        child.off('exit', onExit);
-        if (reply.type === 'done') return resolve(reply.result);
-        const error = reply.user ? new UserError(reply.message, reply.user.context) : new Error(reply.message);
-        if (reply.stack) error.stack = reply.stack;
-        reject(error);
-      };
-      const onExit = (code: number | null, signal: string | null): void => {
-        child.off('message', onMessage);
-        reject(new Error(`overlay worker exited (code ${code}, signal ${signal})`));
-      };
-      child.once('message', onMessage);
-      child.once('exit', onExit);
-      child.send({ type: 'partition', task } satisfies WorkerRequest);
-    });
-  return { child, run };
-}
-
 async function runPartitions(tasks: PartitionTask[], jobs: number, logger: Logger): Promise<PartitionResult[]> {
-  const results: PartitionResult[] = new Array(tasks.length);
   const started = performance.now();
-  let next = 0;
   let done = 0;
   let polygons = 0;
   let lastPrint = started;
-  const workers = Array.from({ length: Math.max(1, Math.min(jobs, tasks.length)) }, () => startWorker());
-  try {
-    await Promise.all(
-      workers.map(async (worker) => {
-        while (next < tasks.length) {
-          const task = tasks[next++]!;
-          results[task.id] = await inStage('overlay', `partition-${task.id}`, () => worker.run(task));
-          done++;
-          polygons += results[task.id]!.polygonsRead;
-          const now = performance.now();
-          if (now - lastPrint > 2000 || done === tasks.length) {
-            lastPrint = now;
-            const rate = Math.round((polygons / Math.max(now - started, 1)) * 1000).toLocaleString('en-US');
-            logger.info(`overlay: ${done}/${tasks.length} partitions, ${rate} polygons/s`);
-          }
-        }
-        worker.child.send({ type: 'close' } satisfies WorkerRequest);
-      }),
-    );
-  } finally {
-    for (const worker of workers) if (worker.child.exitCode === null && !worker.child.killed) worker.child.kill();
-  }
-  return results;
+  return runInWorkers<never, PartitionTask, PartitionResult>({
+    module: import.meta.url,
+    basename: 'overlay-worker',
+    jobs,
+    tasks,
+    stage: 'overlay',
+    shard: (task) => `partition-${task.id}`,
+    onResult: (result) => {
+      done++;
+      polygons += result.polygonsRead;
+      const now = performance.now();
+      if (now - lastPrint > 2000 || done === tasks.length) {
+        lastPrint = now;
+        const rate = Math.round((polygons / Math.max(now - started, 1)) * 1000).toLocaleString('en-US');
+        logger.info(`overlay: ${done}/${tasks.length} partitions, ${rate} polygons/s`);
+      }
+    },
+  });
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;

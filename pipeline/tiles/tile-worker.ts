@@ -22,6 +22,7 @@ import {
   type PieceClass,
 } from './layers.js';
 import type { TileRef } from './pmtiles-writer.js';
+import { serveTasks } from '../worker-pool.js';
 
 export interface WorkerInit {
   indexPath: string;
@@ -38,8 +39,6 @@ export interface PartitionResult {
   changeLayers: string[];
 }
 
-export type WorkerRequest = { type: 'init'; init: WorkerInit } | { type: 'partition'; partition: Partition } | { type: 'close' };
-export type WorkerReply = { type: 'ready' } | { type: 'done'; result: PartitionResult } | { type: 'error'; message: string; stack?: string };
 
 /** Drop-count key for pieces left out of a low-zoom tile because they are smaller than one pixel. */
 export const BELOW_PIXEL = 'pieces_below_one_pixel';
@@ -148,26 +147,12 @@ export class PartitionBuilder {
   }
 }
 
-// Child-process entry: one request at a time, answered in order.
-if (process.send && process.argv.includes('--ocs-zan-tile-worker')) {
-  let builder: PartitionBuilder | undefined;
-  let queue = Promise.resolve();
-  const reply = (message: WorkerReply): void => void process.send!(message);
-  process.on('message', (message: WorkerRequest) => {
-    queue = queue.then(async () => {
-      try {
-        if (message.type === 'init') {
-          builder = await PartitionBuilder.create(message.init);
-          reply({ type: 'ready' });
-        } else if (message.type === 'partition') {
-          reply({ type: 'done', result: await builder!.build(message.partition) });
-        } else {
-          builder?.close();
-          process.disconnect();
-        }
-      } catch (error) {
-        reply({ type: 'error', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
-      }
-    });
-  });
-}
+// Child-process entry: one builder per worker, one partition at a time.
+let builder: PartitionBuilder | undefined;
+serveTasks<WorkerInit, Partition, PartitionResult>('tile-worker', {
+  init: async (init) => {
+    builder = await PartitionBuilder.create(init);
+  },
+  task: (partition) => builder!.build(partition),
+  close: () => builder?.close(),
+});

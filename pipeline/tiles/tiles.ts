@@ -11,7 +11,6 @@
  * @example
  * const summary = await buildTiles({ db: 'OUT/ocs.duckdb', out: 'OUT/tiles/ocs.pmtiles', minzoom: 6, maxzoom: 14, format: 'pmtiles', jobs: 2 });
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,13 +18,13 @@ import path from 'node:path';
 import { inStage, UserError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { AtomicOutput } from '../output-dir.js';
-import { childModule } from '../paths.js';
 import { TOOL_VERSION } from '../version.js';
+import { runInWorkers } from '../worker-pool.js';
 import { levelZooms, prepareTileIndex, type Partition } from './tile-index.js';
 import { addDrop, type DropCounts } from './tile-builder.js';
 import { CHANGE_FIELDS, LANDUSE_FIELDS, TERRITORY_FIELDS, landuseLayer, territoryLayer } from './layers.js';
 import { writePmtiles, type TileRef } from './pmtiles-writer.js';
-import type { PartitionResult, WorkerInit, WorkerReply, WorkerRequest } from './tile-worker.js';
+import type { PartitionResult, WorkerInit } from './tile-worker.js';
 
 export const ATTRIBUTION = 'OCS GE IGN / ocs-zan';
 export const DEFAULT_TILE_BUDGET_BYTES = 500_000;
@@ -67,64 +66,19 @@ export interface BuildTilesSummary {
   seconds: number;
 }
 
-interface WorkerHandle {
-  child: ChildProcess;
-  request(message: WorkerRequest): Promise<WorkerReply>;
-}
-
-function startWorker(): WorkerHandle {
-  const { file, execArgv } = childModule(import.meta.url, 'tile-worker');
-  const child = fork(file, ['--ocs-zan-tile-worker'], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const request = (message: WorkerRequest): Promise<WorkerReply> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (reply: WorkerReply): void => {
-        child.off('exit', onExit);
-        resolve(reply);
-      };
-      const onExit = (code: number | null, signal: string | null): void => {
-        child.off('message', onMessage);
-        reject(new Error(`tile worker exited (code ${code}, signal ${signal})`));
-      };
-      child.once('message', onMessage);
-      child.once('exit', onExit);
-      child.send(message);
-    });
-  return { child, request };
-}
-
-function expectReply<T extends WorkerReply['type']>(reply: WorkerReply, type: T): Extract<WorkerReply, { type: T }> {
-  if (reply.type === 'error') {
-    const error = new Error(reply.message);
-    if (reply.stack) error.stack = reply.stack;
-    throw error;
-  }
-  if (reply.type !== type) throw new Error(`tile worker answered ${reply.type}, expected ${type}`);
-  return reply as Extract<WorkerReply, { type: T }>;
-}
-
-/** Runs partitions over `jobs` worker processes, taking the next partition as each one frees up. */
+/** Runs partitions over `jobs` worker processes, each streaming its tiles to its own blob file. */
 async function runPartitions(partitions: Partition[], jobs: number, init: Omit<WorkerInit, 'blobFile'>, workDir: string, logger: Logger): Promise<PartitionResult[]> {
-  const results: PartitionResult[] = new Array(partitions.length);
-  let next = 0;
   const progress = logger.progress('tiles: partitions', 'partitions');
-  const workers = Array.from({ length: Math.max(1, Math.min(jobs, partitions.length)) }, () => startWorker());
-  try {
-    await Promise.all(
-      workers.map(async (worker, w) => {
-        expectReply(await worker.request({ type: 'init', init: { ...init, blobFile: path.join(workDir, `blobs-${w}.bin`) } }), 'ready');
-        while (next < partitions.length) {
-          const index = next++;
-          const p = partitions[index]!;
-          results[index] = await inStage('tiles', `${p.z}/${p.x}/${p.y}`, async () => expectReply(await worker.request({ type: 'partition', partition: p }), 'done').result);
-          progress.tick();
-        }
-        await worker.request({ type: 'close' }).catch(() => undefined);
-      }),
-    );
-  } finally {
-    for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill();
-  }
-  return results;
+  return runInWorkers<WorkerInit, Partition, PartitionResult>({
+    module: import.meta.url,
+    basename: 'tile-worker',
+    jobs,
+    tasks: partitions,
+    init: (worker) => ({ ...init, blobFile: path.join(workDir, `blobs-${worker}.bin`) }),
+    stage: 'tiles',
+    shard: (p) => `${p.z}/${p.x}/${p.y}`,
+    onResult: () => progress.tick(),
+  });
 }
 
 function checkInput(input: BuildTilesInput, minzoom: number, maxzoom: number): void {
