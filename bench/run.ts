@@ -59,6 +59,7 @@ async function main(flags: BenchFlags): Promise<void> {
     jobs: flags.jobs,
     force: true,
     tiles: { minzoom: 6, maxzoom: flags.maxzoom },
+    quiet: flags.quiet,
     logger,
   });
 

@@ -59,7 +59,7 @@ export function fieldOverrides(flags: IngestFlags): Record<string, string> {
 }
 
 /** Ingest options (all but the stage directory, force and logger) from the flags. */
-export function ingestOptionsFrom(flags: IngestFlags): Omit<IngestOptions, 'stageDir' | 'force' | 'logger'> {
+export function ingestOptionsFrom(flags: IngestFlags): Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'> {
   return {
     profile: flags.profile,
     fields: fieldOverrides(flags),

@@ -22,6 +22,7 @@ import type { Nomenclature, Profile } from '../nomenclature/loader.js';
 import { inStage, UserError } from './errors.js';
 import { silentLogger, type Logger, type Progress } from './log.js';
 import { AtomicOutput } from './output-dir.js';
+import { runInWorkers } from './worker-pool.js';
 import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from './types.js';
 import { datasetFiles, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
 import { newRepairs, polygonParts, type Repairs } from './ingest-geometry.js';
@@ -41,6 +42,10 @@ export interface IngestOptions {
   /** 'error' (default): unknown or missing codes stop the run; 'report': stage them as unclassified. */
   unknownCodes?: 'error' | 'report';
   force?: boolean;
+  /** Vintages staged in parallel worker processes (each vintage is read and written by one process). */
+  jobs?: number;
+  /** Silences the progress of worker processes (they log to stderr themselves). */
+  quiet?: boolean;
   logger?: Logger;
 }
 
@@ -111,18 +116,56 @@ export async function ingest(sources: VintageSource[], options: IngestOptions): 
     throw new UserError(`profile ${profile.name} has no role ${unknownRoles.join(', ')}`, { remedy: `its roles are ${Object.keys(profile.roles).join(', ')}` });
   }
   const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
+  // The checks are done: each vintage is opened again by whichever process stages it.
+  for (const plan of plans) plan.opened.close();
+  const tasks = plans.map((plan): VintageTask => ({ source: plan.source, key: plan.key, files: plan.files, tempDir: '', options: taskOptions(options) }));
+  return AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
+    for (const task of tasks) task.tempDir = tempDir;
+    const jobs = Math.min(options.jobs ?? 1, tasks.length);
+    const vintages =
+      jobs > 1
+        ? await runInWorkers<never, VintageTask, StagedVintage>({ module: import.meta.url, basename: 'ingest-worker', jobs, tasks, stage: 'ingest', shard: (task) => task.key })
+        : await sequentially(tasks, (task) => inStage('ingest', task.key, () => stageVintageTask(task, logger)));
+    const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: nomenclature.version, profile: profile.name, vintages };
+    await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  });
+}
+
+/** One vintage to stage: what a worker process needs to open, classify and write it. */
+export interface VintageTask {
+  source: VintageSource;
+  key: string;
+  files: string[];
+  tempDir: string;
+  options: Pick<IngestOptions, 'profile' | 'fields' | 'multiDate' | 'assumeCrs' | 'unknownCodes' | 'quiet'>;
+}
+
+function taskOptions(options: IngestOptions): VintageTask['options'] {
+  const { profile, fields, multiDate, assumeCrs, unknownCodes, quiet } = options;
+  return { profile, fields, multiDate, assumeCrs, unknownCodes, quiet };
+}
+
+async function sequentially<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await work(item));
+  return results;
+}
+
+/** Opens, classifies and stages one vintage (in this process or in an ingest worker). */
+export async function stageVintageTask(task: VintageTask, logger: Logger): Promise<StagedVintage> {
+  const nomenclature = loadNomenclature();
+  const profile = loadProfile(task.options.profile ?? 'ocsge');
+  const opened = openSource(task.source, {
+    roles: profile.roles,
+    overrides: task.options.fields ?? {},
+    multiDateYear: task.options.multiDate ? task.source.year : null,
+    assumeCrs: task.options.assumeCrs,
+  });
   try {
-    return await AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
-      const vintages: StagedVintage[] = [];
-      for (const plan of plans) {
-        vintages.push(await inStage('ingest', plan.key, () => stageVintage(plan, tempDir, nomenclature, profile, options, logger)));
-      }
-      const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: nomenclature.version, profile: profile.name, vintages };
-      await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-      return manifest;
-    });
+    return await stageVintage({ source: task.source, key: task.key, opened, files: task.files }, task.tempDir, nomenclature, profile, task.options, logger);
   } finally {
-    for (const plan of plans) plan.opened.close();
+    opened.close();
   }
 }
 
@@ -302,7 +345,7 @@ async function stageVintage(
   tempDir: string,
   nomenclature: Nomenclature,
   profile: Profile,
-  options: IngestOptions,
+  options: VintageTask['options'],
   logger: Logger,
 ): Promise<StagedVintage> {
   const { opened, key } = plan;

@@ -29,7 +29,7 @@ import { TOOL_VERSION } from './version.js';
 
 export interface RunInput {
   sources: VintageSource[];
-  ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger'>;
+  ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
   territories: LoadTerritoriesOptions;
   out: string;
   jobs: number;
@@ -37,6 +37,8 @@ export interface RunInput {
   /** Tile zooms, or false to skip tiles. */
   tiles?: false | { minzoom: number; maxzoom: number };
   portraits?: boolean;
+  /** Silences worker processes' progress (the logger covers this process). */
+  quiet?: boolean;
   /** Resolved options, recorded in run_metadata (config file, flags). */
   options?: Record<string, unknown>;
   logger?: Logger;
@@ -71,7 +73,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   try {
     return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
       meter.start('ingest');
-      const manifest = await ingest(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, logger });
+      const manifest = await ingest(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
 
       meter.start('territories');
       const territories = await inStage('territories', undefined, () => loadTerritories(input.territories));

@@ -6,6 +6,7 @@ import { options } from '../options.js';
 
 interface Flags extends IngestFlags {
   out: string;
+  jobs: number;
   force: boolean;
   quiet: boolean;
 }
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .description('read OCS vintages from any OGR source, classify, repair and stage them as EPSG:2154 FlatGeobuf + manifest.json');
   addIngestOptions(command)
     .addOption(options.out('stage directory to write (vintage-<key>.fgb, manifest.json)'))
+    .addOption(options.jobs())
     .addOption(options.force())
     .addOption(options.quiet())
     .action(async (flags: Flags, self: Command) => {
@@ -24,6 +26,8 @@ export function register(program: Command): void {
         ...ingestOptionsFrom(flags),
         stageDir: flags.out,
         force: flags.force,
+        jobs: flags.jobs,
+        quiet: flags.quiet,
         logger: createLogger({ quiet: flags.quiet }),
       });
       self.configureOutput().writeOut!(ingestSummary(manifest));

@@ -70,6 +70,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
         out: flags.out,
         jobs: flags.jobs,
         force: flags.force,
+        quiet: flags.quiet,
         tiles: flags.tiles ? { minzoom: flags.minzoom, maxzoom: flags.maxzoom } : false,
         portraits: flags.portraits,
         options: resolved,
