@@ -10,7 +10,7 @@ import { DESTINATIONS } from '../types.js';
 import { figureKind, formatFigure, formatNumber } from './format.js';
 import { type Level, type PortraitDataset, type Row, type TerritoryInfo, levelRank, num, territoryKey } from './dataset.js';
 import { CATEGORY_COLORS, FLUX_COLORS, type MapFeature, type Series, choroplethMap, groupedBars, stackedBars, trajectoryChart } from './svg-charts.js';
-import { polygonRings } from './wkb.js';
+import { polygonRings, ringsBbox } from './wkb.js';
 
 export const LEVEL_LABELS: Record<Level, string> = {
   region: 'Région',
@@ -154,7 +154,7 @@ function ancestors(data: PortraitDataset, t: TerritoryInfo): Array<{ level: Leve
 function mapMembers(data: PortraitDataset, ctx: ModelContext, t: TerritoryInfo): TerritoryInfo[] {
   const key = territoryKey(t.level, t.code);
   if (t.level === 'commune') {
-    const [minX, minY, maxX, maxY] = bbox(ctx.rings(key));
+    const [minX, minY, maxX, maxY] = ringsBbox(ctx.rings(key));
     if (!ctx.communeIndex || !Number.isFinite(minX)) return [t];
     const ids = ctx.communeIndex.search(minX, minY, maxX, maxY);
     return ids.map((i) => data.byKey.get(ctx.communeKeys[i]!)!).sort((a, b) => a.code.localeCompare(b.code));
@@ -165,17 +165,6 @@ function mapMembers(data: PortraitDataset, ctx: ModelContext, t: TerritoryInfo):
   return (data.communesOf.get(key) ?? []).map((code) => data.byKey.get(territoryKey('commune', code))).filter((c): c is TerritoryInfo => c !== undefined);
 }
 
-function bbox(rings: number[][][]): [number, number, number, number] {
-  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const ring of rings)
-    for (const [x, y] of ring) {
-      minX = Math.min(minX, x!);
-      minY = Math.min(minY, y!);
-      maxX = Math.max(maxX, x!);
-      maxY = Math.max(maxY, y!);
-    }
-  return [minX, minY, maxX, maxY];
-}
 
 export function ringsFor(data: PortraitDataset): (key: string) => number[][][] {
   const cache = new Map<string, number[][][]>();

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
+import { mulberry32 } from '../../fixtures/prng.js';
 import { PROJECT_ROOT } from '../../pipeline/paths.js';
 import { DESTINATIONS } from '../../pipeline/types.js';
 
@@ -31,17 +32,6 @@ export interface PortraitDbSummary {
   territories: number;
 }
 
-/** Seeded PRNG (mulberry32) so the synthetic figures are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SCHEMA = `
 CREATE TABLE territory (level VARCHAR, code VARCHAR, name VARCHAR, area_m2 DOUBLE, coverage_status VARCHAR, vintages VARCHAR, geom GEOMETRY);
@@ -128,7 +118,7 @@ export async function createPortraitDb(dbPath: string, options: PortraitDbOption
       .sort((a, b) => a.code.localeCompare(b.code));
   }
 
-  const rnd = random(Number(dep) * 7919 + communes.length);
+  const rnd = mulberry32(Number(dep) * 7919 + communes.length);
   const figures: CommuneFigures[] = communes.map((c) => {
     const area = (c.geom as gdal.Polygon).getArea();
     const artifShare = 0.03 + rnd() * 0.12;
