@@ -94,6 +94,11 @@ function valueAxis(ticks: number[], top: number, bottom: number, left: number, r
   return { y, svg: `<g class="axis">${lines}${title}</g>` };
 }
 
+/** Room for a legend column: swatch plus the longest label at ~6.8 px per character of the 12 px font. */
+function legendWidth(series: readonly Series[]): number {
+  return 24 + Math.ceil(Math.max(0, ...series.map((s) => s.label.length)) * 6.8);
+}
+
 function legend(series: readonly Series[], x: number, y: number, lineHeight = 16): string {
   return (
     `<g class="legend">` +
@@ -120,7 +125,7 @@ export interface StackedBarsInput {
 
 /** Vertical stacked bars, one per bar label, segments in series order, legend on the right. */
 export function stackedBars(input: StackedBarsInput): string {
-  const width = 720;
+  const width = 460 + legendWidth(input.series);
   const height = Math.max(300, 40 + input.series.length * 16);
   const [left, right, top, bottom] = [70, 440, 16, height - 36];
   const totals = input.bars.map((b) => input.series.reduce((sum, s) => sum + Math.max(0, b.values[s.key] ?? 0), 0));
