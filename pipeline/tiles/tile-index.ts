@@ -107,7 +107,10 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
 
     // Pieces: bbox per row through the appender, then one sorted copy joined with the classes.
     await conn.run(`CREATE TABLE piece_bbox (piece_id BIGINT, minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE)`);
-    const appender = await conn.createAppender('piece_bbox');
+    // The appender gets its own connection: its periodic flushes would end a stream pending on the same one
+    // (which silently stopped reading after 204,800 pieces).
+    const appendConn = await instance.connect();
+    const appender = await appendConn.createAppender('piece_bbox');
     const progress = logger.progress('tiles: indexing pieces', 'pieces');
     const result = await conn.stream(`SELECT piece_id, ST_AsWKB(geom) AS wkb FROM src.piece`);
     let pieces = 0;
@@ -129,6 +132,7 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
       progress.tick(ids.length);
     }
     appender.closeSync();
+    appendConn.closeSync();
     await conn.run(`
       CREATE TABLE feat AS
       WITH cls AS (
