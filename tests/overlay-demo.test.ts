@@ -13,7 +13,7 @@ import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
 import { PROJECT_ROOT } from '../pipeline/paths.js';
 import { loadTerritories, type Territories } from '../pipeline/territories.js';
 import type { StageManifest } from '../pipeline/types.js';
-import { queryPieces } from './helpers/pieces.js';
+import { artificialisedArea, queryPieces } from './helpers/pieces.js';
 
 const DEMO = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-demo-'));
@@ -91,14 +91,7 @@ describe('demo fixture', () => {
           if (!ab.isEmpty()) brute += polygonArea(ab.intersection(commune));
         }
       }
-      const rows = await queryPieces(
-        out,
-        `SELECT coalesce(sum(p.area_m2), 0) AS area FROM piece p
-           JOIN piece_class c0 ON c0.piece_id = p.piece_id AND c0.vintage = 2010 AND NOT c0.artificialised
-           JOIN piece_class c1 ON c1.piece_id = p.piece_id AND c1.vintage = 2019 AND c1.artificialised
-         WHERE p.commune_code = '${c.code}'`,
-      );
-      const area = rows[0]!.area as number;
+      const area = await artificialisedArea(out, c.code, 2010, 2019);
       expect(brute).toBeGreaterThan(0);
       expect(Math.abs(area - brute) / brute).toBeLessThan(1e-3);
     }

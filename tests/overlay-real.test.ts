@@ -13,7 +13,7 @@ import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
 import { PROJECT_ROOT } from '../pipeline/paths.js';
 import { loadTerritories, territoryGeometries, type Territories } from '../pipeline/territories.js';
 import { type StagedPolygon, writeStage, X0, Y0, rect } from './helpers/staged.js';
-import { queryPieces } from './helpers/pieces.js';
+import { artificialisedArea, queryPieces } from './helpers/pieces.js';
 
 const COMMUNES_54 = path.join(PROJECT_ROOT, '..', 'shared', 'data', 'communes-grand-est-2018', 'communes-54-meurthe-et-moselle.geojson');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-real-'));
@@ -155,14 +155,7 @@ describe('real communes around Nancy', () => {
           brute += polygonArea(ab.intersection(commune));
         }
       }
-      const rows = await queryPieces(
-        out1,
-        `SELECT coalesce(sum(p.area_m2), 0) AS area FROM piece p
-           JOIN piece_class c0 ON c0.piece_id = p.piece_id AND c0.vintage = 2010 AND NOT c0.artificialised
-           JOIN piece_class c1 ON c1.piece_id = p.piece_id AND c1.vintage = 2019 AND c1.artificialised
-         WHERE p.commune_code = '${c.code}'`,
-      );
-      const area = rows[0]!.area as number;
+      const area = await artificialisedArea(out1, c.code, 2010, 2019);
       expect(brute).toBeGreaterThan(0);
       expect(Math.abs(area - brute) / brute).toBeLessThan(1e-3);
     }

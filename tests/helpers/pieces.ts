@@ -14,3 +14,15 @@ export async function queryPieces(out: OverlayOutput, sql: string): Promise<Arra
     instance.closeSync();
   }
 }
+
+/** Area of a commune's pieces not artificialised at `from` and artificialised at `to` (the oracle tests' target). */
+export async function artificialisedArea(out: OverlayOutput, communeCode: string, from: number, to: number): Promise<number> {
+  const rows = await queryPieces(
+    out,
+    `SELECT coalesce(sum(p.area_m2), 0) AS area FROM piece p
+       JOIN piece_class c0 ON c0.piece_id = p.piece_id AND c0.vintage = ${from} AND NOT c0.artificialised
+       JOIN piece_class c1 ON c1.piece_id = p.piece_id AND c1.vintage = ${to} AND c1.artificialised
+     WHERE p.commune_code = '${communeCode}'`,
+  );
+  return rows[0]!.area as number;
+}
