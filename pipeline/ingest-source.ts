@@ -9,7 +9,8 @@
  *   for (let f = source.layer.features.first(); f; f = source.layer.features.next()) …
  *   source.close();
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { UserError } from './errors.js';
@@ -293,6 +294,15 @@ export function datasetFiles(file: string): string[] {
       .sort();
   }
   return [file];
+}
+
+/** sha256 over a dataset's files in order (`datasetFiles`), recorded with each input. */
+export async function filesSha256(files: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of files) {
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
 }
 
 /**

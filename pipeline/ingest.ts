@@ -12,9 +12,7 @@
  *   const manifest = await ingest([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
  *   manifest.vintages[0].countsByCategory['1']; // m² of category 1 (built)
  */
-import { createReadStream } from 'node:fs';
 import { statfs, stat, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { loadNomenclature, loadProfile } from '../nomenclature/loader.js';
@@ -24,7 +22,7 @@ import { silentLogger, type Logger, type Progress } from './log.js';
 import { AtomicOutput } from './output-dir.js';
 import { runInWorkers } from './worker-pool.js';
 import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from './types.js';
-import { datasetFiles, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
+import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
 import { newRepairs, polygonParts, type Repairs } from './ingest-geometry.js';
 
 export type { VintageSource } from './ingest-source.js';
@@ -216,13 +214,6 @@ async function checkDiskSpace(stageDir: string, plans: Plan[]): Promise<void> {
 
 const mb = (bytes: number): string => `${Math.ceil(bytes / 1e6)} MB`;
 
-async function sha256(files: string[]): Promise<string> {
-  const hash = createHash('sha256');
-  for (const file of files) {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
-}
 
 const FIELD_TYPES = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal } as const;
 
@@ -391,7 +382,7 @@ async function stageVintage(
     departement: plan.source.departement,
     key,
     path: fileName,
-    source: { path: opened.file, layer: opened.layerName, sha256: await sha256(plan.files), crs: opened.crs },
+    source: { path: opened.file, layer: opened.layerName, sha256: await filesSha256(plan.files), crs: opened.crs },
     features: staged,
     areaM2,
     repairs: { ...repairs },

@@ -5,6 +5,7 @@ import { loadNomenclature } from '../nomenclature/loader.js';
 import { inStage } from './errors.js';
 import { exportTables } from './export.js';
 import { ingest, type IngestOptions, type VintageSource } from './ingest.js';
+import { datasetFiles, filesSha256, splitLayer } from './ingest-source.js';
 import { silentLogger, type Logger } from './log.js';
 import { createOutputDb } from './output-db.js';
 import { AtomicOutput } from './output-dir.js';
@@ -93,7 +94,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
         pieceClassParquet: overlaid.pieceClassParquet,
         territories: { ...territories, unions: territoryGeometries(territories) },
         nomenclature,
-        runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats),
+        runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
         logger,
       });
       await rm(workDir, { recursive: true, force: true });
@@ -151,13 +152,13 @@ function territoriesReportLines(report: TerritoriesReport): string[] {
 const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'config']);
 
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
-function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats): Record<string, string> {
+function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats, territoriesSha256: string): Record<string, string> {
   const metadata: Record<string, string> = {
     tool_version: TOOL_VERSION,
     nomenclature_version: nomenclatureVersion,
     profile: manifest.profile,
     crs: 'EPSG:2154',
-    territories: input.territories.path,
+    territories: JSON.stringify({ path: input.territories.path, sha256: territoriesSha256 }),
     enaf_measure: 'ENAF consumption measured from land use (OCS): regional practice, not the official Cerema land-tax figure',
   };
   for (const vintage of manifest.vintages) {

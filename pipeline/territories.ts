@@ -17,6 +17,7 @@ import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from './errors.js';
 import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll } from './geometry-polygons.js';
+import { splitLayer } from './ingest-source.js';
 
 export type TerritoryLevel = 'commune' | 'epci' | 'scot' | 'departement' | 'region';
 
@@ -106,11 +107,6 @@ export function departementOfCode(code: string): string {
   return code.startsWith('97') ? code.slice(0, 3) : code.slice(0, 2);
 }
 
-export function splitSource(spec: string): { file: string; layer?: string } {
-  const hash = spec.lastIndexOf('#');
-  return hash > 0 ? { file: spec.slice(0, hash), layer: spec.slice(hash + 1) } : { file: spec };
-}
-
 interface RawCommune {
   code: string;
   name: string;
@@ -118,7 +114,7 @@ interface RawCommune {
 }
 
 function readCommunes(options: LoadTerritoriesOptions, report: TerritoriesReport): RawCommune[] {
-  const { file, layer: layerName } = splitSource(options.path);
+  const { path: file, layer: layerName } = splitLayer(options.path);
   const codeField = options.codeField ?? 'code';
   const nameField = options.nameField ?? 'nom';
   if (!existsSync(file)) throw new UserError('commune file not found', { file, remedy: 'check --communes' });
