@@ -38,7 +38,8 @@ demo: build
 
 test: build browser
 	npm run --silent typecheck
-	npx vitest run
+	npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest.json
+	@node -e "const r = require('./.cache/vitest.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped')"
 
 bench: build
 	npm run --silent bench
