@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
+import { areaOf } from '../pipeline/geometry-polygons.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingest, parseVintageSpec } from '../pipeline/ingest.js';
 import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
@@ -18,14 +19,6 @@ import { artificialisedArea, queryPieces } from './helpers/pieces.js';
 const DEMO = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-overlay-demo-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function polygonArea(g: gdal.Geometry): number {
-  if (g instanceof gdal.Polygon || g instanceof gdal.MultiPolygon) return g.getArea();
-  if (!(g instanceof gdal.GeometryCollection)) return 0;
-  let area = 0;
-  for (let i = 0; i < g.children.count(); i++) area += polygonArea(g.children.get(i));
-  return area;
-}
 
 /** Staged polygons of one vintage meeting a box: geometry and artificialised flag. */
 function readStaged(file: string, box: gdal.Envelope): Array<{ geom: gdal.Geometry; artif: boolean }> {
@@ -88,7 +81,7 @@ describe('demo fixture', () => {
           // Every pair, no index nor fast path; a plain box comparison spares GEOS calls on far-apart pairs.
           if (!meets(ae, b.geom.getEnvelope())) continue;
           const ab = a.geom.intersection(b.geom);
-          if (!ab.isEmpty()) brute += polygonArea(ab.intersection(commune));
+          if (!ab.isEmpty()) brute += areaOf(ab.intersection(commune));
         }
       }
       const area = await artificialisedArea(out, c.code, 2010, 2019);

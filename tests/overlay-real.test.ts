@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
+import { areaOf } from '../pipeline/geometry-polygons.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../fixtures/prng.js';
 import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
@@ -45,15 +46,6 @@ function grid(x1: number, y1: number, x2: number, y2: number, size: number, pick
     }
   }
   return { polygons };
-}
-
-/** Area of the polygonal parts of a GEOS result (which may hold touching lines and points). */
-function polygonArea(g: gdal.Geometry): number {
-  if (g instanceof gdal.Polygon || g instanceof gdal.MultiPolygon) return g.getArea();
-  if (!(g instanceof gdal.GeometryCollection)) return 0;
-  let area = 0;
-  for (let i = 0; i < g.children.count(); i++) area += polygonArea(g.children.get(i));
-  return area;
 }
 
 const ARTIF = new Set(['CS1.1.1.1', 'CS1.1.1.2', 'CS1.1.2.1']);
@@ -126,7 +118,7 @@ describe('real communes around Nancy', () => {
       let total = 0;
       for (const p of v.polygons) {
         total += p.geom.getArea();
-        inside += polygonArea(p.geom.intersection(union));
+        inside += areaOf(p.geom.intersection(union));
       }
       const area = classified[k]!.area as number;
       expect(classified[k]!.vintage).toBe(v.year);
@@ -152,7 +144,7 @@ describe('real communes around Nancy', () => {
           if (!ARTIF.has(b.cs) || !meets(ae, b.geom.getEnvelope())) continue;
           const ab = a.geom.intersection(b.geom);
           if (ab.isEmpty()) continue;
-          brute += polygonArea(ab.intersection(commune));
+          brute += areaOf(ab.intersection(commune));
         }
       }
       const area = await artificialisedArea(out1, c.code, 2010, 2019);
