@@ -116,9 +116,8 @@ export async function ingest(sources: VintageSource[], options: IngestOptions): 
   const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
   // The checks are done: each vintage is opened again by whichever process stages it.
   for (const plan of plans) plan.opened.close();
-  const tasks = plans.map((plan): VintageTask => ({ source: plan.source, key: plan.key, files: plan.files, tempDir: '', options: taskOptions(options) }));
   return AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
-    for (const task of tasks) task.tempDir = tempDir;
+    const tasks = plans.map((plan): VintageTask => ({ source: plan.source, key: plan.key, files: plan.files, tempDir, options: taskOptions(options) }));
     const jobs = Math.min(options.jobs ?? 1, tasks.length);
     const vintages =
       jobs > 1
