@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createLogger } from '../pipeline/log.js';
-import { buildPortraits } from '../pipeline/portraits/build-portraits.js';
-import { createPortraitDb } from '../tests/helpers/portrait-db.js';
+import { createLogger } from '../pipeline/core/log.js';
+import { buildPortraits } from '../pipeline/portraits/index.js';
+import { createPortraitDb } from '../fixtures/generator/portrait-db.js';
 
 export interface PortraitsBenchResult {
   name: 'portraits';

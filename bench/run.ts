@@ -16,9 +16,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { generateFixtures } from '../fixtures/generate.js';
-import { createLogger } from '../pipeline/log.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { generateFixtures } from '../fixtures/generator/generate.js';
+import { createLogger } from '../pipeline/core/log.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { runPipeline } from '../pipeline/run.js';
 import { benchTiles } from './tiles.js';
 

@@ -13,10 +13,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
-import { createLogger } from '../pipeline/log.js';
-import { processTreeRssBytes } from '../pipeline/resources.js';
-import { buildTiles } from '../pipeline/tiles/tiles.js';
-import { buildTilesTestDb } from '../tests/helpers/tiles-db.js';
+import { createLogger } from '../pipeline/core/log.js';
+import { processTreeRssBytes } from '../pipeline/core/resources.js';
+import { buildTiles } from '../pipeline/tiles/index.js';
+import { buildTilesTestDb } from '../fixtures/generator/tiles-db.js';
 
 export interface TilesBenchResult {
   name: 'tiles';

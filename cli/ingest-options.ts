@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { multiDateSources, parseVintageSpec, type IngestOptions, type VintageSource } from '../pipeline/ingest.js';
-import { UserError } from '../pipeline/errors.js';
-import type { StageManifest } from '../pipeline/types.js';
+import { multiDateSources, parseVintageSpec, type IngestOptions, type VintageSource } from '../pipeline/ingest/index.js';
+import { UserError } from '../pipeline/core/errors.js';
+import type { StageManifest } from '../pipeline/core/types.js';
 import { collect, options } from './options.js';
 
 /** The flags that choose and read OCS vintages, shared by `ocs-zan ingest` and `ocs-zan run`. */

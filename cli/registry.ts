@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { describeError, EXIT_OK, EXIT_USER } from '../pipeline/errors.js';
-import { TOOL_VERSION } from '../pipeline/version.js';
+import { describeError, EXIT_OK, EXIT_USER } from '../pipeline/core/errors.js';
+import { TOOL_VERSION } from '../pipeline/core/version.js';
 // One line per command module; each exports `register(program)`.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./commands/run.js'),

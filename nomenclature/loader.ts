@@ -13,9 +13,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../pipeline/errors.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { DESTINATIONS, type Destination, type LandClasses } from '../pipeline/types.js';
+import { UserError } from '../pipeline/core/errors.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { DESTINATIONS, type Destination, type LandClasses } from '../pipeline/core/types.js';
 import {
   expectHeader,
   isRecord,

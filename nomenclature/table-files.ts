@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { UserError } from '../pipeline/errors.js';
+import { UserError } from '../pipeline/core/errors.js';
 
 /** Throws a UserError located at `file:line` (line omitted when the problem is the whole file). */
 export function tableError(file: string, line: number | undefined, message: string, remedy?: string): never {

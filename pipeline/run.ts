@@ -2,20 +2,20 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { inStage } from './errors.js';
-import { exportTables } from './export.js';
-import { ingest, type IngestOptions, type VintageSource } from './ingest.js';
-import { datasetFiles, filesSha256, splitLayer } from './ingest-source.js';
-import { silentLogger, type Logger } from './log.js';
-import { createOutputDb } from './output-db.js';
-import { AtomicOutput } from './output-dir.js';
-import { overlay, type OverlayStats } from './overlay.js';
-import { buildPortraits } from './portraits/build-portraits.js';
-import { PhaseMeter } from './resources.js';
-import { loadTerritories, territoryGeometries, type LoadTerritoriesOptions, type TerritoriesReport } from './territories.js';
-import { buildTiles } from './tiles/tiles.js';
-import type { StageManifest } from './types.js';
-import { TOOL_VERSION } from './version.js';
+import { inStage } from './core/errors.js';
+import { exportTables } from './exports/index.js';
+import { ingestVintages, type IngestOptions, type VintageSource } from './ingest/index.js';
+import { datasetFiles, filesSha256, splitLayer } from './ingest/source.js';
+import { silentLogger, type Logger } from './core/log.js';
+import { computeIndicators } from './indicators/index.js';
+import { AtomicOutput } from './core/atomic-output.js';
+import { overlayVintages, type OverlayStats } from './overlay/index.js';
+import { buildPortraits } from './portraits/index.js';
+import { PhaseMeter } from './core/resources.js';
+import { readTerritories, territoryGeometries, type ReadTerritoriesInput, type TerritoriesReport } from './territories/index.js';
+import { buildTiles } from './tiles/index.js';
+import type { StageManifest } from './core/types.js';
+import { TOOL_VERSION } from './core/version.js';
 
 /**
  * The whole pipeline in one call: ingest → territories → overlay → indicators → portraits → exports → tiles,
@@ -31,7 +31,7 @@ import { TOOL_VERSION } from './version.js';
 export interface RunInput {
   sources: VintageSource[];
   ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
-  territories: LoadTerritoriesOptions;
+  territories: ReadTerritoriesInput;
   out: string;
   jobs: number;
   force?: boolean;
@@ -74,21 +74,21 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   try {
     return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
       meter.start('ingest');
-      const manifest = await ingest(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
+      const manifest = await ingestVintages(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
 
       meter.start('territories');
-      const territories = await inStage('territories', undefined, () => loadTerritories(input.territories));
+      const territories = await inStage('territories', undefined, () => readTerritories(input.territories));
       logger.info(`territories: ${territories.communes.length} communes`);
       for (const line of territoriesReportLines(territories.report)) logger.warn(line);
 
       meter.start('overlay');
       const workDir = path.join(dir, '.work');
-      const overlaid = await overlay({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, logger });
+      const overlaid = await overlayVintages({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, logger });
 
       meter.start('indicators');
       const nomenclature = loadNomenclature();
       const dbPath = path.join(dir, 'ocs.duckdb');
-      const db = await createOutputDb({
+      const db = await computeIndicators({
         dbPath,
         pieceParquet: overlaid.pieceParquet,
         pieceClassParquet: overlaid.pieceClassParquet,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { describeError, StageError, UserError } from '../pipeline/errors.js';
+import { describeError, StageError, UserError } from '../pipeline/core/errors.js';
 
 function capture() {
   const out: string[] = [];

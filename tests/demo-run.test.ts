@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { capture, tempDir } from './ingest-helpers.js';
 import { readArchive, type Archive } from './helpers/pmtiles-dump.js';
 import { layerAreaM2 } from './helpers/tile-area.js';

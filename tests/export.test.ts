@@ -3,9 +3,9 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { dumpTable } from '../pipeline/dump.js';
-import { exportTables } from '../pipeline/export.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { dumpTable } from '../pipeline/exports/dump.js';
+import { exportTables } from '../pipeline/exports/index.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { buildFixtureDb } from './indicators-fixture.js';
 
 const GOLDEN_DIR = path.join(PROJECT_ROOT, 'tests', 'fixtures', 'golden', 'indicators');

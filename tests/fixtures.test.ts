@@ -5,10 +5,10 @@ import path from 'node:path';
 import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { cleanOverlaps, type Commune } from '../fixtures/communes.js';
-import { DIRTY_LAYER, FAULTY_ID } from '../fixtures/dirty.js';
-import { geomArea } from '../fixtures/geometry.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { cleanOverlaps, type Commune } from '../fixtures/generator/communes.js';
+import { DIRTY_LAYER, FAULTY_ID } from '../fixtures/generator/dirty.js';
+import { geomArea } from '../fixtures/generator/geometry.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 
 const DEMO = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
 const DIRTY = path.join(PROJECT_ROOT, 'fixtures', 'dirty');

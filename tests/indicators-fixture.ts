@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { createOutputDb, type OutputDbResult, type OutputTerritories } from '../pipeline/output-db.js';
+import { computeIndicators, type IndicatorsOutput, type OutputTerritories } from '../pipeline/indicators/index.js';
 
 /**
  * Hand-built pieces with known answers, shared by the indicator and export tests.
@@ -129,10 +129,10 @@ export async function writeFixtureParquet(dir: string): Promise<{ piece: string;
 }
 
 /** Builds the fixture's output database in a fresh temporary directory. */
-export async function buildFixtureDb(): Promise<OutputDbResult & { dir: string }> {
+export async function buildFixtureDb(): Promise<IndicatorsOutput & { dir: string }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ocs-zan-indicators-'));
   const { piece, pieceClass } = await writeFixtureParquet(dir);
-  const result = await createOutputDb({
+  const result = await computeIndicators({
     dbPath: path.join(dir, 'ocs.duckdb'),
     pieceParquet: piece,
     pieceClassParquet: pieceClass,

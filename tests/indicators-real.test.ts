@@ -5,9 +5,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { createOutputDb } from '../pipeline/output-db.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { loadTerritories, territoryGeometries } from '../pipeline/territories.js';
+import { computeIndicators } from '../pipeline/indicators/index.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { readTerritories, territoryGeometries } from '../pipeline/territories/index.js';
 
 /**
  * Hand-over from the territories stage on real communes (Meurthe-et-Moselle, Admin Express 2018):
@@ -20,7 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('indicators on real communes', () => {
   it('sums communes to their EPCI and département, with union geometry of the same area', async () => {
-    const territories = await loadTerritories({ path: COMMUNES, communeFilter: (code) => code >= '54001' && code <= '54030' });
+    const territories = await readTerritories({ path: COMMUNES, communeFilter: (code) => code >= '54001' && code <= '54030' });
     const instance = await DuckDBInstance.create(':memory:');
     const connection = await instance.connect();
     await connection.run(`CREATE TABLE piece (piece_id BIGINT, commune_code VARCHAR, area_m2 DOUBLE, geom BLOB)`);
@@ -40,7 +40,7 @@ describe('indicators on real communes', () => {
     instance.closeSync();
 
     const dbPath = path.join(dir, 'ocs.duckdb');
-    await createOutputDb({
+    await computeIndicators({
       dbPath, pieceParquet: `${dir}/piece.parquet`, pieceClassParquet: `${dir}/piece_class.parquet`,
       territories: { ...territories, unions: territoryGeometries(territories) }, nomenclature: loadNomenclature(), runMetadata: {},
     });

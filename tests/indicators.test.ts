@@ -2,8 +2,8 @@ import { rmSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators.js';
-import { createOutputDb } from '../pipeline/output-db.js';
+import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators/compute.js';
+import { computeIndicators } from '../pipeline/indicators/index.js';
 import { buildFixtureDb, CATEGORIES, fixtureTerritories, writeFixtureParquet } from './indicators-fixture.js';
 
 type Row = Record<string, unknown>;
@@ -252,7 +252,7 @@ describe('database', () => {
     territories.communes = territories.communes.filter((c) => c.code !== '57001');
     territories.levels = territories.levels.filter((l) => l.commune_code !== '57001');
     await expect(
-      createOutputDb({
+      computeIndicators({
         dbPath: `${dir}/bad.duckdb`, pieceParquet: piece, pieceClassParquet: pieceClass, territories,
         nomenclature: { version: 't', categories: CATEGORIES, couverture: loadNomenclature().couverture, usage: loadNomenclature().usage }, runMetadata: {},
       }),

@@ -4,10 +4,10 @@ import path from 'node:path';
 import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { ingest, parseVintageSpec } from '../pipeline/ingest.js';
-import { UserError } from '../pipeline/errors.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { STAGED_FIELDS, type StageManifest } from '../pipeline/types.js';
+import { ingestVintages, parseVintageSpec } from '../pipeline/ingest/index.js';
+import { UserError } from '../pipeline/core/errors.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { STAGED_FIELDS, type StageManifest } from '../pipeline/core/types.js';
 import { capture, dumpFgb, ocsFeatures, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
 
 let dir: string;
@@ -138,7 +138,7 @@ describe('ingest per vintage', () => {
 
   it('takes the official IGN artif field over the matrix', async () => {
     const file = writeOcs(path.join(dir, 'artif.gpkg'), { occupation_sol: ocsFeatures(2019) }, { extraFields: { ARTIF: (f) => (f.id === 'A6' ? 'artif' : '') } });
-    const manifest = await ingest([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-artif') });
+    const manifest = await ingestVintages([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-artif') });
     const staged = gdal.open(path.join(dir, 'stage-artif', manifest.vintages[0]!.path));
     const a6 = staged.layers.get(0).features.map((f) => f.fields.toObject()).find((f) => f['src_id'] === 'A6');
     staged.close();
@@ -168,7 +168,7 @@ describe('ingest per vintage', () => {
   it('counts duplicate IDs', async () => {
     const features = ocsFeatures(2019).map((f) => (f.id === 'A6' ? { ...f, id: 'A1' } : f));
     const file = writeOcs(path.join(dir, 'dup.gpkg'), { ocs: features });
-    const manifest = await ingest([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-dup') });
+    const manifest = await ingestVintages([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-dup') });
     expect(manifest.vintages[0]!.repairs['duplicate_ids']).toBe(1);
   });
 });

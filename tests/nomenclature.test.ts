@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { DEFAULT_NOMENCLATURE_DIR, listProfiles, loadNomenclature, loadProfile, matchRoleFields } from '../nomenclature/loader.js';
 import { checkNomenclature, replaySpec, specFiles } from '../nomenclature/spec.js';
-import { UserError } from '../pipeline/errors.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { UserError } from '../pipeline/core/errors.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 
 const REFERENCE = path.join(PROJECT_ROOT, '..', 'shared', 'reference');
 const nomenclature = loadNomenclature();

@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { areaOf } from '../pipeline/geometry-polygons.js';
+import { areaOf } from '../pipeline/core/polygons.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ingest, parseVintageSpec } from '../pipeline/ingest.js';
-import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { loadTerritories, type Territories } from '../pipeline/territories.js';
-import type { StageManifest } from '../pipeline/types.js';
+import { ingestVintages, parseVintageSpec } from '../pipeline/ingest/index.js';
+import { overlayVintages, type OverlayOutput } from '../pipeline/overlay/index.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { readTerritories, type Territories } from '../pipeline/territories/index.js';
+import type { StageManifest } from '../pipeline/core/types.js';
 import { artificialisedArea, queryPieces } from './helpers/pieces.js';
 
 const DEMO = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
@@ -37,9 +37,9 @@ describe('demo fixture', () => {
   const stageDir = path.join(tmp, 'stage');
 
   beforeAll(async () => {
-    manifest = await ingest(['2010', '2019', '2022'].map((y) => parseVintageSpec(`${y}=${DEMO}#ocsge_${y}`)), { stageDir });
-    territories = await loadTerritories({ path: `${DEMO}#communes` });
-    out = await overlay({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'work'), communesPerPartition: 4 });
+    manifest = await ingestVintages(['2010', '2019', '2022'].map((y) => parseVintageSpec(`${y}=${DEMO}#ocsge_${y}`)), { stageDir });
+    territories = await readTerritories({ path: `${DEMO}#communes` });
+    out = await overlayVintages({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'work'), communesPerPartition: 4 });
     const s = out.stats;
     console.info(
       `overlay demo: ${s.stagedPolygons} staged polygons (${s.polygonsRead} read) → ${s.pieces} pieces in ${s.seconds.toFixed(1)} s ` +

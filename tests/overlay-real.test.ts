@@ -7,12 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { areaOf } from '../pipeline/geometry-polygons.js';
+import { areaOf } from '../pipeline/core/polygons.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../fixtures/prng.js';
-import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { loadTerritories, territoryGeometries, type Territories } from '../pipeline/territories.js';
+import { mulberry32 } from '../fixtures/generator/prng.js';
+import { overlayVintages, type OverlayOutput } from '../pipeline/overlay/index.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { readTerritories, territoryGeometries, type Territories } from '../pipeline/territories/index.js';
 import { type StagedPolygon, writeStage, X0, Y0, rect } from './helpers/staged.js';
 import { artificialisedArea, queryPieces } from './helpers/pieces.js';
 
@@ -59,7 +59,7 @@ describe('real communes around Nancy', () => {
 
   beforeAll(async () => {
     const wanted = communesAroundNancy();
-    territories = await loadTerritories({ path: COMMUNES_54, communeFilter: (code) => wanted.has(code) });
+    territories = await readTerritories({ path: COMMUNES_54, communeFilter: (code) => wanted.has(code) });
     const box = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
     for (const c of territories.communes) {
       const e = gdal.Geometry.fromWKB(c.geomWkb).getEnvelope();
@@ -92,8 +92,8 @@ describe('real communes around Nancy', () => {
       { year: 2019, polygons: [...west.polygons, ...east.polygons] },
     ];
     writeStage(stageDir, vintages);
-    out1 = await overlay({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w1'), communesPerPartition: 3 });
-    out2 = await overlay({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'w2'), communesPerPartition: 5 });
+    out1 = await overlayVintages({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w1'), communesPerPartition: 3 });
+    out2 = await overlayVintages({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'w2'), communesPerPartition: 5 });
   });
 
   it('selects a handful of communes', () => {

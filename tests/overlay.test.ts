@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StageError, UserError } from '../pipeline/errors.js';
+import { StageError, UserError } from '../pipeline/core/errors.js';
 import gdal from 'gdal-async';
-import { polygonHash } from '../pipeline/geometry-polygons.js';
-import { overlay, type OverlayOutput } from '../pipeline/overlay.js';
-import { loadTerritories, type Territories } from '../pipeline/territories.js';
+import { polygonHash } from '../pipeline/core/polygons.js';
+import { overlayVintages, type OverlayOutput } from '../pipeline/overlay/index.js';
+import { readTerritories, type Territories } from '../pipeline/territories/index.js';
 import { queryPieces } from './helpers/pieces.js';
 import { polygon, rect, writeCommunes, writeStage, X0, Y0 } from './helpers/staged.js';
 
@@ -21,7 +21,7 @@ describe('hand-built squares', () => {
       { code: '54001', geom: rect(0, 0, 100, 100) },
       { code: '54002', geom: rect(100, 0, 200, 100) },
     ]);
-    territories = await loadTerritories({ path: communes });
+    territories = await readTerritories({ path: communes });
     writeStage(path.join(tmp, 'stage'), [
       {
         year: 2010,
@@ -53,7 +53,7 @@ describe('hand-built squares', () => {
         ],
       },
     ]);
-    out = await overlay({ stageDir: path.join(tmp, 'stage'), territories, jobs: 1, workDir: path.join(tmp, 'work') });
+    out = await overlayVintages({ stageDir: path.join(tmp, 'stage'), territories, jobs: 1, workDir: path.join(tmp, 'work') });
   });
 
   it('cuts exact pieces with their classes at each vintage', async () => {
@@ -87,7 +87,7 @@ describe('hand-built squares', () => {
   });
 
   it('refuses a missing stage with a user error', async () => {
-    const error = await overlay({ stageDir: path.join(tmp, 'nowhere'), territories, jobs: 1, workDir: path.join(tmp, 'w2') }).catch((e: unknown) => e);
+    const error = await overlayVintages({ stageDir: path.join(tmp, 'nowhere'), territories, jobs: 1, workDir: path.join(tmp, 'w2') }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StageError);
     expect((error as StageError).isUserError).toBe(true);
   });
@@ -98,7 +98,7 @@ describe('hand-built squares', () => {
     rmSync(path.join(stage, 'vintage-2010.fgb'));
     const manifest = JSON.parse(readFileSync(path.join(stage, 'manifest.json'), 'utf8'));
     expect(manifest.vintages).toHaveLength(1);
-    const error = await overlay({ stageDir: stage, territories, jobs: 1, workDir: path.join(tmp, 'w3') }).catch((e: unknown) => e);
+    const error = await overlayVintages({ stageDir: stage, territories, jobs: 1, workDir: path.join(tmp, 'w3') }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StageError);
     expect((error as StageError).isUserError).toBe(true);
     expect(error).not.toBeInstanceOf(UserError);
@@ -111,14 +111,14 @@ describe('vintages per département', () => {
       { code: '54001', geom: rect(0, 0, 100, 100) },
       { code: '57001', geom: rect(100, 0, 200, 100) },
     ]);
-    const territories = await loadTerritories({ path: communes });
+    const territories = await readTerritories({ path: communes });
     const stageDir = path.join(tmp, 'stage-deps');
     writeStage(stageDir, [
       { year: 2018, departement: '54', polygons: [{ geom: rect(0, 0, 200, 100), cs: 'CS2.1.1.1' }] },
       { year: 2019, departement: '57', polygons: [{ geom: rect(0, 0, 200, 100), cs: 'CS1.1.1.1' }] },
       { year: 2022, polygons: [{ geom: rect(0, 0, 200, 50), cs: 'CS1.1.1.1' }] },
     ]);
-    const out = await overlay({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'w-deps'), communesPerPartition: 1 });
+    const out = await overlayVintages({ stageDir, territories, jobs: 2, workDir: path.join(tmp, 'w-deps'), communesPerPartition: 1 });
     const rows = await queryPieces(
       out,
       `SELECT p.commune_code, round(p.area_m2, 6) AS area, string_agg(c.vintage || ':' || c.code_cs, ' ' ORDER BY c.vintage) AS classes
@@ -159,7 +159,7 @@ describe('normalised polygon hash', () => {
 describe('overlapping polygons within a vintage', () => {
   it('gives the shared area to the polygon first in file order, and keeps the commune area', async () => {
     const communes = writeCommunes(path.join(tmp, 'one.gpkg'), [{ code: '54001', geom: rect(0, 0, 100, 100) }]);
-    const territories = await loadTerritories({ path: communes });
+    const territories = await readTerritories({ path: communes });
     const stageDir = path.join(tmp, 'stage-overlap');
     writeStage(stageDir, [
       {
@@ -170,7 +170,7 @@ describe('overlapping polygons within a vintage', () => {
         ],
       },
     ]);
-    const out = await overlay({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w-overlap') });
+    const out = await overlayVintages({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w-overlap') });
     const rows = await queryPieces(
       out,
       'SELECT round(p.area_m2, 6) AS area, c.code_cs FROM piece p JOIN piece_class c USING (piece_id) ORDER BY c.code_cs',

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { createPortraitDb } from './helpers/portrait-db.js';
+import { createPortraitDb } from '../fixtures/generator/portrait-db.js';
 
 // Screenshots stay in SCREENSHOT_DIR when given (to look at them), else in a removed temp dir.
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'portraits-browser-'));

@@ -6,7 +6,7 @@ import { XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { figureKind, formatFigure, formatHa, formatHaPerYear, formatShare } from '../pipeline/portraits/format.js';
-import { createPortraitDb } from './helpers/portrait-db.js';
+import { createPortraitDb } from '../fixtures/generator/portrait-db.js';
 import { buildFixtureDb } from './indicators-fixture.js';
 
 // PORTRAIT_TEST_DB=OUT/ocs.duckdb re-points these tests at a real `ocs-zan run` output (copied: portraits write into it).

@@ -4,7 +4,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { capture, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
 
 /**

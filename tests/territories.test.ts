@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../pipeline/errors.js';
-import { PROJECT_ROOT } from '../pipeline/paths.js';
-import { departementOfCode, loadTerritories, territoryGeometries } from '../pipeline/territories.js';
+import { UserError } from '../pipeline/core/errors.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { departementOfCode, readTerritories, territoryGeometries } from '../pipeline/territories/index.js';
 import { polygon, rect, writeCommunes } from './helpers/staged.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ocs-territories-'));
@@ -19,7 +19,7 @@ describe('clean partition', () => {
       { code: '54002', geom: rect(90, 0, 190, 100) },
       { code: '54001', geom: rect(0, 0, 100, 100) },
     ]);
-    const t = await loadTerritories({ path: file });
+    const t = await readTerritories({ path: file });
     expect(t.communes.map((c) => c.code)).toEqual(['54001', '54002']);
     expect(t.communes[0]!.area_m2).toBeCloseTo(10_000, 6);
     expect(t.communes[1]!.area_m2).toBeCloseTo(9_000, 6);
@@ -46,7 +46,7 @@ describe('clean partition', () => {
         ]),
       },
     ]);
-    const t = await loadTerritories({ path: `${file}#communes` });
+    const t = await readTerritories({ path: `${file}#communes` });
     const areas = Object.fromEntries(t.communes.map((c) => [c.code, c.area_m2]));
     expect(areas['57001']).toBeCloseTo(30_000, 6);
     expect(areas['57002']).toBeCloseTo(10_000, 6);
@@ -68,7 +68,7 @@ describe('membership', () => {
     ]);
     const scot = path.join(tmp, 'scot.csv');
     writeFileSync(scot, 'commune_code,scot_code,scot_name\n54001,S1,SCoT Sud 54\n54999,S1,SCoT Sud 54\n99999,S2,Ailleurs\n');
-    const t = await loadTerritories({ path: file, scotCsv: scot });
+    const t = await readTerritories({ path: file, scotCsv: scot });
     expect(t.report.unmatched_communes).toEqual(['2A999', '54999', '97199']);
     expect(t.report.scot_unknown_communes).toEqual(['99999']);
     expect(Object.fromEntries(t.communes.map((c) => [c.code, c.departement]))).toEqual({
@@ -91,7 +91,7 @@ describe('membership', () => {
 
   it('refuses a missing code field with one actionable line', async () => {
     const file = writeCommunes(path.join(tmp, 'fields.gpkg'), [{ code: '54001', geom: rect(0, 0, 10, 10) }]);
-    await expect(loadTerritories({ path: file, codeField: 'insee' })).rejects.toBeInstanceOf(UserError);
+    await expect(readTerritories({ path: file, codeField: 'insee' })).rejects.toBeInstanceOf(UserError);
   });
 });
 
@@ -99,7 +99,7 @@ describe('real communes', () => {
   it('reprojects lon/lat GeoJSON to Lambert-93 and leaves a partition without overlaps', async () => {
     const file = path.join(PROJECT_ROOT, '..', 'shared', 'data', 'communes-grand-est-2018', 'communes-54-meurthe-et-moselle.geojson');
     const wanted = new Set(['54395', '54304', '54431', '54547', '54339', '54357', '54482', '54300']);
-    const t = await loadTerritories({ path: file, communeFilter: (code) => wanted.has(code) });
+    const t = await readTerritories({ path: file, communeFilter: (code) => wanted.has(code) });
     expect(t.communes.length).toBe(wanted.size);
     for (const c of t.communes) {
       const e = gdal.Geometry.fromWKB(c.geomWkb).getEnvelope();

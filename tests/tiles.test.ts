@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { changeKind } from '../pipeline/tiles/layers.js';
 import { writePmtiles, zxyToTileId, type TileRef } from '../pipeline/tiles/pmtiles-writer.js';
-import { buildTiles } from '../pipeline/tiles/tiles.js';
+import { buildTiles } from '../pipeline/tiles/index.js';
 import { LocalFileSource, dumpArchive, readArchive, type Archive } from './helpers/pmtiles-dump.js';
 import { layerAreaM2 } from './helpers/tile-area.js';
-import { buildTilesTestDb, TEST_VINTAGES, type TestDbFacts } from './helpers/tiles-db.js';
+import { buildTilesTestDb, TEST_VINTAGES, type TestDbFacts } from '../fixtures/generator/tiles-db.js';
 import { buildFixtureDb } from './indicators-fixture.js';
 
 function capture() {

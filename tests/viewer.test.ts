@@ -6,9 +6,9 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
-import { parseRange, startServer, type RunningServer } from '../pipeline/serve.js';
-import { buildTiles } from '../pipeline/tiles/tiles.js';
-import { buildTilesTestDb } from './helpers/tiles-db.js';
+import { parseRange, serveOutput, type RunningServer } from '../pipeline/serve/index.js';
+import { buildTiles } from '../pipeline/tiles/index.js';
+import { buildTilesTestDb } from '../fixtures/generator/tiles-db.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ocs-zan-viewer-test-'));
 const outDir = path.join(dir, 'OUT');
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await buildTilesTestDb(path.join(outDir, 'ocs.duckdb'));
   await buildTiles({ db: path.join(outDir, 'ocs.duckdb'), out: archive, minzoom: 8, maxzoom: 14, jobs: 2 });
   writeFileSync(path.join(outDir, 'portraits', 'commune-67001.html'), '<!doctype html><title>Alpha</title>');
-  server = await startServer({ outDir, port: 0 });
+  server = await serveOutput({ outDir, port: 0 });
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { dumpTable } from '../../pipeline/dump.js';
+import { dumpTable } from '../../pipeline/exports/dump.js';
 
 /** `ocs-zan dump FILE.parquet|FILE.duckdb#table`: canonical JSON of one table on stdout. */
 export function register(program: Command): void {

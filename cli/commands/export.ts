@@ -1,7 +1,7 @@
 /** `ocs-zan export`: every table of an `ocs.duckdb` as Parquet/GeoParquet and CSV. */
 import { Option, type Command } from 'commander';
-import { exportToDirectory } from '../../pipeline/export.js';
-import { createLogger } from '../../pipeline/log.js';
+import { exportToDirectory } from '../../pipeline/exports/index.js';
+import { createLogger } from '../../pipeline/core/log.js';
 import { collect, options } from '../options.js';
 
 interface ExportOptions {

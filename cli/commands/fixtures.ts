@@ -1,10 +1,10 @@
 /** `ocs-zan fixtures generate|dirty`: synthetic OCS GE vintages over real communes, and the faulty-input set. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UserError } from '../../pipeline/errors.js';
-import { createLogger } from '../../pipeline/log.js';
-import { writeDirtyFixtures } from '../../fixtures/dirty.js';
-import { DEFAULT_VINTAGES, generateFixtures, type Density } from '../../fixtures/generate.js';
-import type { CommuneSelection } from '../../fixtures/communes.js';
+import { UserError } from '../../pipeline/core/errors.js';
+import { createLogger } from '../../pipeline/core/log.js';
+import { writeDirtyFixtures } from '../../fixtures/generator/dirty.js';
+import { DEFAULT_VINTAGES, generateFixtures, type Density } from '../../fixtures/generator/generate.js';
+import type { CommuneSelection } from '../../fixtures/generator/communes.js';
 import { options, positiveInteger } from '../options.js';
 
 interface GenerateFlags {

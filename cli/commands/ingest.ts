@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { ingest } from '../../pipeline/ingest.js';
-import { createLogger } from '../../pipeline/log.js';
+import { ingestVintages } from '../../pipeline/ingest/index.js';
+import { createLogger } from '../../pipeline/core/log.js';
 import { addIngestOptions, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
 import { options } from '../options.js';
 
@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .addOption(options.force())
     .addOption(options.quiet())
     .action(async (flags: Flags, self: Command) => {
-      const manifest = await ingest(sourcesFrom(flags), {
+      const manifest = await ingestVintages(sourcesFrom(flags), {
         ...ingestOptionsFrom(flags),
         stageDir: flags.out,
         force: flags.force,

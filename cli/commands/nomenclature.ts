@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { inStage, UserError } from '../../pipeline/errors.js';
+import { inStage, UserError } from '../../pipeline/core/errors.js';
 import { DEFAULT_NOMENCLATURE_DIR, loadNomenclature } from '../../nomenclature/loader.js';
 import { checkNomenclature } from '../../nomenclature/spec.js';
 

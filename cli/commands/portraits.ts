@@ -1,8 +1,8 @@
 /** `ocs-zan portraits`: territory portraits (HTML, Markdown, portrait tables) from an `ocs.duckdb`. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../../pipeline/log.js';
+import { createLogger } from '../../pipeline/core/log.js';
 import { type Level, LEVELS } from '../../pipeline/portraits/dataset.js';
-import { buildPortraits } from '../../pipeline/portraits/build-portraits.js';
+import { buildPortraits } from '../../pipeline/portraits/index.js';
 import { collect, options } from '../options.js';
 
 interface PortraitsOptions {

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../../pipeline/log.js';
-import { startServer } from '../../pipeline/serve.js';
+import { createLogger } from '../../pipeline/core/log.js';
+import { serveOutput } from '../../pipeline/serve/index.js';
 import { options } from '../options.js';
 
 function port(value: string): number {
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .addOption(options.quiet())
     .action(async (out: string, opts: { port: number; host: string; quiet: boolean }) => {
       const logger = createLogger({ quiet: opts.quiet });
-      const server = await startServer({ outDir: out, port: opts.port, host: opts.host, logger });
+      const server = await serveOutput({ outDir: out, port: opts.port, host: opts.host, logger });
       logger.info(`open ${server.url} (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

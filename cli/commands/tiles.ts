@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../../pipeline/log.js';
-import { buildTiles } from '../../pipeline/tiles/tiles.js';
+import { createLogger } from '../../pipeline/core/log.js';
+import { buildTiles } from '../../pipeline/tiles/index.js';
 import { options } from '../options.js';
 
 function zoom(value: string): number {

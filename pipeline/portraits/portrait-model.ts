@@ -6,7 +6,7 @@
  * @example const doc = buildPortraitModel(dataset, territory, { published, neighbours });
  */
 import type Flatbush from 'flatbush';
-import { DESTINATIONS } from '../types.js';
+import { DESTINATIONS } from '../core/types.js';
 import { figureKind, formatFigure, formatNumber } from './format.js';
 import { type Level, type PortraitDataset, type Row, type TerritoryInfo, levelRank, num, territoryKey } from './dataset.js';
 import { CATEGORY_COLORS, FLUX_COLORS, type MapFeature, type Series, choroplethMap, groupedBars, stackedBars, trajectoryChart } from './svg-charts.js';

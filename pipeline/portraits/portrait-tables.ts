@@ -7,7 +7,7 @@
  *
  * @example const sql = portraitTablesSql({ ranks: 3, periods: [[1, 2], [2, 3], [1, 3]] });
  */
-import { DESTINATIONS } from '../types.js';
+import { DESTINATIONS } from '../core/types.js';
 
 export interface PortraitShape {
   /** Number of vintage ranks (1 = first vintage). */

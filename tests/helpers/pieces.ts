@@ -1,6 +1,6 @@
 /** Reads the overlay's Parquet outputs back through DuckDB, as views `piece` and `piece_class`. */
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { OverlayOutput } from '../../pipeline/overlay.js';
+import type { OverlayOutput } from '../../pipeline/overlay/index.js';
 
 export async function queryPieces(out: OverlayOutput, sql: string): Promise<Array<Record<string, unknown>>> {
   const instance = await DuckDBInstance.create(':memory:');

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { STAGED_FIELDS, type StageManifest, type StagedVintage } from '../../pipeline/types.js';
+import { STAGED_FIELDS, type StageManifest, type StagedVintage } from '../../pipeline/core/types.js';
 
 /** Origin of the hand-built coordinates, inside metropolitan Lambert-93. */
 export const X0 = 900_000;

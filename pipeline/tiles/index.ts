@@ -3,9 +3,9 @@
  * changes per period, territories with headline indicators), with vector_layers, bounds, centre,
  * attribution, the décret 2023-1096 legend and per-zoom drop counts in its metadata.
  *
- * Plan: index pieces and territories with bounding boxes in a scratch DuckDB (tile-index.ts), cut
+ * Plan: index pieces and territories with bounding boxes in a scratch DuckDB (plan.ts), cut
  * partitions (one tile per low zoom, or a z12 tile and all its descendants) in worker processes
- * that stream tile blobs to temp files (tile-worker.ts), then assemble a clustered, deduplicated
+ * that stream tile blobs to temp files (worker.ts), then assemble a clustered, deduplicated
  * archive (pmtiles-writer.ts). The result does not depend on `jobs`.
  *
  * @example
@@ -15,16 +15,16 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { inStage, UserError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
-import { AtomicOutput } from '../output-dir.js';
-import { TOOL_VERSION } from '../version.js';
-import { runInWorkers } from '../worker-pool.js';
-import { levelZooms, prepareTileIndex, type Partition } from './tile-index.js';
-import { addDrop, type DropCounts } from './tile-builder.js';
+import { inStage, UserError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { AtomicOutput } from '../core/atomic-output.js';
+import { TOOL_VERSION } from '../core/version.js';
+import { runInWorkers } from '../core/worker-pool.js';
+import { levelZooms, prepareTileIndex, type Partition } from './plan.js';
+import { addDrop, type DropCounts } from './builder.js';
 import { CHANGE_FIELDS, LANDUSE_FIELDS, TERRITORY_FIELDS, landuseLayer, territoryLayer } from './layers.js';
 import { writePmtiles, type TileRef } from './pmtiles-writer.js';
-import type { PartitionResult, WorkerInit } from './tile-worker.js';
+import type { PartitionResult, WorkerInit } from './worker.js';
 
 export const ATTRIBUTION = 'OCS GE IGN / ocs-zan';
 export const DEFAULT_TILE_BUDGET_BYTES = 500_000;
@@ -71,7 +71,7 @@ async function runPartitions(partitions: Partition[], jobs: number, init: Omit<W
   const progress = logger.progress('tiles: partitions', 'partitions');
   return runInWorkers<WorkerInit, Partition, PartitionResult>({
     module: import.meta.url,
-    basename: 'tile-worker',
+    basename: 'worker',
     jobs,
     tasks: partitions,
     init: (worker) => ({ ...init, blobFile: path.join(workDir, `blobs-${worker}.bin`) }),

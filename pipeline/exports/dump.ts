@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { UserError } from './errors.js';
-import { isGeometryType, listTables, tableColumns, type ColumnInfo } from './export.js';
+import { UserError } from '../core/errors.js';
+import { isGeometryType, listTables, tableColumns, type ColumnInfo } from './index.js';
 
 /**
  * Canonical dump of one table, from a Parquet file or a DuckDB database, so that tests compare text

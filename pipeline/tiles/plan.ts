@@ -10,9 +10,9 @@
  * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14 });
  */
 import { DuckDBInstance } from '@duckdb/node-api';
-import { UserError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import { UserError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
 import { type BBox, Lambert93, tileRange, wkbBBox } from './geo.js';
 import { buildLegend, type LegendEntry } from './legend.js';
 

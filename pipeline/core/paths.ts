@@ -27,4 +27,4 @@ export function childModule(fromUrl: string, basename: string): { file: string; 
     : { file: path.join(dir, `${basename}.js`), execArgv: [] };
 }
 
-export const LAMBERT93_PROJJSON_PATH = path.join(PROJECT_ROOT, 'pipeline', 'epsg-2154.projjson.json');
+export const LAMBERT93_PROJJSON_PATH = path.join(PROJECT_ROOT, 'pipeline', 'core', 'epsg-2154.projjson.json');

@@ -14,7 +14,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
  * @example
  * const db = await DuckDBInstance.create('OUT/ocs.duckdb');
  * const connection = await db.connect();
- * await computeIndicators(connection, { referencePeriod: [2011, 2021] });
+ * await runIndicatorSql(connection, { referencePeriod: [2011, 2021] });
  */
 
 export interface IndicatorOptions {
@@ -188,7 +188,7 @@ const VIEW_COMMENTS: Record<string, string> = {
 /**
  * Computes every indicator table, its comments and the hectare views. Idempotent: drops and recreates them.
  */
-export async function computeIndicators(connection: DuckDBConnection, options: IndicatorOptions = {}): Promise<void> {
+export async function runIndicatorSql(connection: DuckDBConnection, options: IndicatorOptions = {}): Promise<void> {
   const [refStart, refEnd] = options.referencePeriod ?? [2011, 2021];
   const [targetStart, targetEnd] = options.targetPeriod ?? [2021, 2031];
   const reduction = options.reduction ?? 0.5;

@@ -3,20 +3,20 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
-import { inStage, UserError } from './errors.js';
-import { applyComments, computeIndicators, type IndicatorOptions } from './indicators.js';
-import { silentLogger, type Logger } from './log.js';
-import { LAMBERT93_PROJJSON_PATH } from './paths.js';
-import { TOOL_VERSION } from './version.js';
+import { inStage, UserError } from '../core/errors.js';
+import { applyComments, runIndicatorSql, type IndicatorOptions } from './compute.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { LAMBERT93_PROJJSON_PATH } from '../core/paths.js';
+import { TOOL_VERSION } from '../core/version.js';
 
 /**
  * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
- * then computes the indicators (pipeline/indicators.ts). Schema: docs/OUTPUT_SCHEMA.md.
+ * then computes the indicators (indicators/sql/*.sql, run by indicators/compute.ts). Schema: docs/OUTPUT_SCHEMA.md.
  *
  * The file is built at a temporary sibling path and renamed into place when complete.
  *
  * @example
- * await createOutputDb({
+ * await computeIndicators({
  *   dbPath: 'OUT/ocs.duckdb', pieceParquet: 'work/piece.parquet', pieceClassParquet: 'work/piece_class.parquet',
  *   territories, nomenclature: loadNomenclature(), runMetadata: { inputs: '…' },
  * });
@@ -26,7 +26,7 @@ export const LEVELS = ['commune', 'epci', 'scot', 'departement', 'region'] as co
 export type Level = (typeof LEVELS)[number];
 
 /**
- * What the territories stage hands over: `Territories` of pipeline/territories.ts fits as is, and
+ * What the territories stage hands over: `Territories` of pipeline/territories/index.ts fits as is, and
  * `territoryGeometries(territories)` as `unions` (extra fields are ignored).
  */
 export interface OutputTerritories {
@@ -46,7 +46,7 @@ export interface OutputNomenclature {
   usage: ReadonlyMap<string, { code: string; parent: string | null; label: string }>;
 }
 
-export interface OutputDbInput {
+export interface IndicatorsInput {
   dbPath: string;
   /** One Parquet file or the parts of one (same schema). */
   pieceParquet: string | string[];
@@ -59,7 +59,7 @@ export interface OutputDbInput {
   logger?: Logger;
 }
 
-export interface OutputDbResult {
+export interface IndicatorsOutput {
   dbPath: string;
   rows: Record<string, number>;
   seconds: number;
@@ -133,11 +133,11 @@ const asList = (files: string | string[]): string[] => (Array.isArray(files) ? f
 const sqlList = (files: string[]): string => `[${files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}]`;
 
 /** Builds the output database at `dbPath` (overwritten if present: the caller owns the output directory). */
-export async function createOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
+export async function computeIndicators(input: IndicatorsInput): Promise<IndicatorsOutput> {
   return inStage('indicators', undefined, () => buildOutputDb(input));
 }
 
-async function buildOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
+async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
   const pieceFiles = asList(input.pieceParquet);
@@ -154,11 +154,11 @@ async function buildOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
   const instance = await DuckDBInstance.create(tempPath, { storage_compatibility_version: 'latest' });
   const connection = await instance.connect();
   try {
-    await loadTerritories(connection, input.territories);
+    await writeTerritoryTables(connection, input.territories);
     await loadPieces(connection, pieceFiles, classFiles);
     await loadNomenclatureAndMetadata(connection, input);
     logger.info('indicators: computing');
-    await computeIndicators(connection, input.indicators);
+    await runIndicatorSql(connection, input.indicators);
     await applyComments(connection, BASE_COMMENTS);
     const rows: Record<string, number> = {};
     const reader = await connection.runAndReadAll(
@@ -179,7 +179,7 @@ async function buildOutputDb(input: OutputDbInput): Promise<OutputDbResult> {
   }
 }
 
-async function loadTerritories(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {
+async function writeTerritoryTables(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {
   await connection.run(`CREATE TEMP TABLE _communes_in (code VARCHAR, name VARCHAR, departement VARCHAR, area_m2 DOUBLE, wkb BLOB)`);
   await connection.run(`CREATE TEMP TABLE _levels_in (commune_code VARCHAR, level VARCHAR, code VARCHAR, name VARCHAR)`);
   await connection.run(`CREATE TEMP TABLE _unions_in (level VARCHAR, code VARCHAR, wkb BLOB)`);
@@ -300,7 +300,7 @@ async function checkColumns(connection: DuckDBConnection, files: string[], expec
   return types.get('geom');
 }
 
-async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: OutputDbInput): Promise<void> {
+async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: IndicatorsInput): Promise<void> {
   await connection.run(`CREATE TABLE nomenclature_category (category INTEGER NOT NULL, label VARCHAR NOT NULL, artificialised BOOLEAN NOT NULL)`);
   const categories = await connection.createAppender('nomenclature_category');
   for (const c of [...input.nomenclature.categories].sort((a, b) => a.num - b.num)) {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { UserError } from './errors.js';
+import { UserError } from '../core/errors.js';
 
 export interface VintageSource {
   year: number;

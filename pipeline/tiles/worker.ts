@@ -8,8 +8,8 @@
 import { openSync, writeSync, closeSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { Lambert93, pixelMetres, tileBounds } from './geo.js';
-import { TERRITORY_ZOOMS, levelZooms, type Partition } from './tile-index.js';
-import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput } from './tile-builder.js';
+import { TERRITORY_ZOOMS, levelZooms, type Partition } from './plan.js';
+import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput } from './builder.js';
 import {
   changeKind,
   changeLayer,
@@ -22,7 +22,7 @@ import {
   type PieceClass,
 } from './layers.js';
 import type { TileRef } from './pmtiles-writer.js';
-import { serveTasks } from '../worker-pool.js';
+import { serveTasks } from '../core/worker-pool.js';
 
 export interface WorkerInit {
   indexPath: string;
@@ -149,7 +149,7 @@ export class PartitionBuilder {
 
 // Child-process entry: one builder per worker, one partition at a time.
 let builder: PartitionBuilder | undefined;
-serveTasks<WorkerInit, Partition, PartitionResult>('tile-worker', {
+serveTasks<WorkerInit, Partition, PartitionResult>('worker', {
   init: async (init) => {
     builder = await PartitionBuilder.create(init);
   },

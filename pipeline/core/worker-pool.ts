@@ -8,8 +8,8 @@ import { childModule } from './paths.js';
  * go to whichever worker frees up first, and results come back in task order, so outputs do not depend on
  * the number of workers. A worker's user error stays a user error in the parent.
  *
- * Parent: `await runInWorkers({ module: import.meta.url, basename: 'overlay-worker', jobs, tasks, stage, shard })`.
- * Child (the worker module): `serveTasks('overlay-worker', { task: (t) => overlayPartition(t) })`.
+ * Parent: `await runInWorkers({ module: import.meta.url, basename: 'worker', jobs, tasks, stage, shard })`.
+ * Child (the worker module): `serveTasks('worker', { task: (t) => overlayPartition(t) })`.
  */
 
 type Request<Init, Task> = { type: 'init'; init: Init } | { type: 'task'; task: Task } | { type: 'close' };
@@ -22,7 +22,7 @@ const flag = (basename: string): string => `--ocs-zan-worker=${basename}`;
 export interface RunInWorkersInput<Init, Task, Result> {
   /** `import.meta.url` of a module beside the worker module. */
   module: string;
-  /** The worker module's file name without extension, e.g. 'overlay-worker'. */
+  /** The worker module's file name without extension, e.g. 'worker' (overlay/worker.ts). */
   basename: string;
   jobs: number;
   tasks: readonly Task[];

@@ -2,26 +2,26 @@
  * Overlay stage: cuts every commune into atomic pieces, each carrying its classes at every vintage
  * that covers it, and writes `piece.parquet` (piece_id, commune_code, area_m2, geom WKB) and
  * `piece_class.parquet` (docs/OUTPUT_SCHEMA.md). Communes are grouped into spatial partitions (Morton
- * order of their centroids) processed by `jobs` worker processes (pipeline/overlay-worker.ts); the parts
+ * order of their centroids) processed by `jobs` worker processes (pipeline/overlay/worker.ts); the parts
  * are merged with DuckDB, sorted, and numbered, so the output is byte-identical whatever `jobs`.
  * See docs/OVERLAY.md.
  *
  * @example
- *   const { pieceParquet, pieceClassParquet, stats } = await overlay({ stageDir, territories, jobs: 2, workDir });
+ *   const { pieceParquet, pieceClassParquet, stats } = await overlayVintages({ stageDir, territories, jobs: 2, workDir });
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { inStage, StageError, UserError } from './errors.js';
-import { mortonKey } from './geometry-polygons.js';
-import { silentLogger, type Logger } from './log.js';
-import { AtomicOutput } from './output-dir.js';
-import type { Territories } from './territories.js';
-import type { StageManifest } from './types.js';
-import { runInWorkers } from './worker-pool.js';
-import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './overlay-worker.js';
+import { inStage, StageError, UserError } from '../core/errors.js';
+import { mortonKey } from '../core/polygons.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { AtomicOutput } from '../core/atomic-output.js';
+import type { Territories } from '../territories/index.js';
+import type { StageManifest } from '../core/types.js';
+import { runInWorkers } from '../core/worker-pool.js';
+import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './worker.js';
 
 export interface OverlayInput {
   stageDir: string;
@@ -147,7 +147,7 @@ async function runPartitions(tasks: PartitionTask[], jobs: number, logger: Logge
   let lastPrint = started;
   return runInWorkers<never, PartitionTask, PartitionResult>({
     module: import.meta.url,
-    basename: 'overlay-worker',
+    basename: 'worker',
     jobs,
     tasks,
     stage: 'overlay',
@@ -195,7 +195,7 @@ const byCode = (a: CommuneVintageArea, b: CommuneVintageArea): number =>
   a.commune_code < b.commune_code ? -1 : a.commune_code > b.commune_code ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
 /** Runs the overlay over all communes; see the module header. */
-export async function overlay(input: OverlayInput): Promise<OverlayOutput> {
+export async function overlayVintages(input: OverlayInput): Promise<OverlayOutput> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
   const manifest = await inStage('overlay', undefined, async () => readManifest(input.stageDir));

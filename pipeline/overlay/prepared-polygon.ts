@@ -10,7 +10,7 @@
  */
 import Flatbush from 'flatbush';
 import type gdal from 'gdal-async';
-import { polygonalParts } from './geometry-polygons.js';
+import { polygonalParts } from '../core/polygons.js';
 
 export type BoxLocation = 'inside' | 'outside' | 'crossing';
 

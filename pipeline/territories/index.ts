@@ -8,16 +8,16 @@
  * with it. Both are measured in `report`.
  *
  * @example
- *   const t = await loadTerritories({ path: 'communes.geojson', scotCsv: 'scot.csv' });
+ *   const t = await readTerritories({ path: 'communes.geojson', scotCsv: 'scot.csv' });
  *   t.communes[0]; // { code: '54001', name: 'Abaucourt', departement: '54', geomWkb, area_m2 }
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
-import { UserError } from './errors.js';
-import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll } from './geometry-polygons.js';
-import { splitLayer } from './ingest-source.js';
+import { UserError } from '../core/errors.js';
+import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll } from '../core/polygons.js';
+import { splitLayer } from '../ingest/source.js';
 
 export type TerritoryLevel = 'commune' | 'epci' | 'scot' | 'departement' | 'region';
 
@@ -59,7 +59,7 @@ export interface Territories {
   report: TerritoriesReport;
 }
 
-export interface LoadTerritoriesOptions {
+export interface ReadTerritoriesInput {
   /** OGR source, `PATH[#layer]`. */
   path: string;
   codeField?: string;
@@ -113,7 +113,7 @@ interface RawCommune {
   geom: gdal.Geometry;
 }
 
-function readCommunes(options: LoadTerritoriesOptions, report: TerritoriesReport): RawCommune[] {
+function readCommunes(options: ReadTerritoriesInput, report: TerritoriesReport): RawCommune[] {
   const { path: file, layer: layerName } = splitLayer(options.path);
   const codeField = options.codeField ?? 'code';
   const nameField = options.nameField ?? 'nom';
@@ -304,7 +304,7 @@ function membership(communes: Commune[], scot: Map<string, { code: string; name:
 }
 
 /** Reads, cleans and attaches membership to the communes of `options.path`. */
-export async function loadTerritories(options: LoadTerritoriesOptions): Promise<Territories> {
+export async function readTerritories(options: ReadTerritoriesInput): Promise<Territories> {
   const report: TerritoriesReport = {
     communes: 0,
     overlaps: 0,

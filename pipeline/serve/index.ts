@@ -6,7 +6,7 @@
  *   Range support (206, Accept-Ranges, Content-Range, 416) as the pmtiles protocol reads by ranges.
  *
  * @example
- * const server = await startServer({ outDir: 'OUT', port: 0 });
+ * const server = await serveOutput({ outDir: 'OUT', port: 0 });
  * console.log(server.url); await server.close();
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
@@ -14,9 +14,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
-import { PROJECT_ROOT } from './paths.js';
+import { UserError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { PROJECT_ROOT } from '../core/paths.js';
 
 export interface ServeInput {
   outDir: string;
@@ -108,7 +108,7 @@ function inside(root: string, urlPath: string): string | null {
   return file === root || file.startsWith(root + path.sep) ? file : null;
 }
 
-export async function startServer(input: ServeInput): Promise<RunningServer> {
+export async function serveOutput(input: ServeInput): Promise<RunningServer> {
   const outDir = path.resolve(input.outDir);
   const logger = input.logger ?? silentLogger;
   if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UserError('output directory not found', { file: outDir, remedy: 'pass the OUT directory of `ocs-zan run`' });

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { inStage, UserError } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
-import { AtomicOutput } from './output-dir.js';
+import { inStage, UserError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { AtomicOutput } from '../core/atomic-output.js';
 
 /**
  * Exports stage: every table of the output database to `OUT/parquet/<table>.parquet` (GeoParquet with

@@ -2,30 +2,30 @@
  * Ingest stage: reads each OCS vintage from any OGR source (one layer per vintage, or one multi-date
  * layer with a code column per vintage), classifies every polygon with the nomenclature, repairs and
  * explodes geometries, reprojects to EPSG:2154 and stages `<stageDir>/vintage-<key>.fgb` plus
- * `<stageDir>/manifest.json` (see `StageManifest` in pipeline/types.ts).
+ * `<stageDir>/manifest.json` (see `StageManifest` in pipeline/core/types.ts).
  *
  * All inputs (files, layers, fields, CRS, disk space) are checked before anything is written; the
  * stage directory appears atomically. Features stream from reader to writer one at a time; only
  * unknown-code statistics (and IDs, to count duplicates) are kept in memory.
  *
  * @example
- *   const manifest = await ingest([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
+ *   const manifest = await ingestVintages([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
  *   manifest.vintages[0].countsByCategory['1']; // m² of category 1 (built)
  */
 import { statfs, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { loadNomenclature, loadProfile } from '../nomenclature/loader.js';
-import type { Nomenclature, Profile } from '../nomenclature/loader.js';
-import { inStage, UserError } from './errors.js';
-import { silentLogger, type Logger, type Progress } from './log.js';
-import { AtomicOutput } from './output-dir.js';
-import { runInWorkers } from './worker-pool.js';
-import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from './types.js';
-import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './ingest-source.js';
-import { newRepairs, polygonParts, type Repairs } from './ingest-geometry.js';
+import { loadNomenclature, loadProfile } from '../../nomenclature/loader.js';
+import type { Nomenclature, Profile } from '../../nomenclature/loader.js';
+import { inStage, UserError } from '../core/errors.js';
+import { silentLogger, type Logger, type Progress } from '../core/log.js';
+import { AtomicOutput } from '../core/atomic-output.js';
+import { runInWorkers } from '../core/worker-pool.js';
+import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from '../core/types.js';
+import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './source.js';
+import { newRepairs, polygonParts, type Repairs } from './geometry.js';
 
-export type { VintageSource } from './ingest-source.js';
+export type { VintageSource } from './source.js';
 
 export interface IngestOptions {
   stageDir: string;
@@ -104,7 +104,7 @@ interface Plan {
 }
 
 /** Stages the given vintages; resolves to the manifest written beside them. */
-export async function ingest(sources: VintageSource[], options: IngestOptions): Promise<StageManifest> {
+export async function ingestVintages(sources: VintageSource[], options: IngestOptions): Promise<StageManifest> {
   const logger = options.logger ?? silentLogger;
   if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer] or --multi-date PATH' });
   const nomenclature = loadNomenclature();
@@ -121,7 +121,7 @@ export async function ingest(sources: VintageSource[], options: IngestOptions): 
     const jobs = Math.min(options.jobs ?? 1, tasks.length);
     const vintages =
       jobs > 1
-        ? await runInWorkers<never, VintageTask, StagedVintage>({ module: import.meta.url, basename: 'ingest-worker', jobs, tasks, stage: 'ingest', shard: (task) => task.key })
+        ? await runInWorkers<never, VintageTask, StagedVintage>({ module: import.meta.url, basename: 'worker', jobs, tasks, stage: 'ingest', shard: (task) => task.key })
         : await sequentially(tasks, (task) => inStage('ingest', task.key, () => stageVintageTask(task, logger)));
     const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: nomenclature.version, profile: profile.name, vintages };
     await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -14,10 +14,10 @@ import path from 'node:path';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { UserError } from './errors.js';
-import { polygonHash, polygonalParts, unionAll } from './geometry-polygons.js';
-import { PreparedPolygon } from './geometry-prepared.js';
-import { serveTasks } from './worker-pool.js';
+import { UserError } from '../core/errors.js';
+import { polygonHash, polygonalParts, unionAll } from '../core/polygons.js';
+import { PreparedPolygon } from './prepared-polygon.js';
+import { serveTasks } from '../core/worker-pool.js';
 
 export interface WorkerVintage {
   key: string;
@@ -402,7 +402,7 @@ async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string
   }
 }
 
-serveTasks<never, PartitionTask, PartitionResult>('overlay-worker', {
+serveTasks<never, PartitionTask, PartitionResult>('worker', {
   task: overlayPartition,
   close: () => {
     for (const dataset of datasets.values()) dataset.close();
