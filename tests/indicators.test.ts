@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators/compute.js';
+import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators/run-sql.js';
 import { computeIndicators } from '../pipeline/indicators/index.js';
 import { buildFixtureDb, CATEGORIES, fixtureTerritories, writeFixtureParquet } from './indicators-fixture.js';
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import { isGeometryType, listTables, tableColumns, type ColumnInfo } from './index.js';
+import { sqlIdentifier, sqlString } from '../core/sql.js';
 
 /**
  * Canonical dump of one table, from a Parquet file or a DuckDB database, so that tests compare text
@@ -22,8 +23,6 @@ export interface TableDump {
 }
 
 const ROUNDING = 1e6;
-const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-const sqlPath = (file: string): string => `'${file.replace(/'/g, "''")}'`;
 
 /** `FILE.parquet` or `FILE.duckdb#table`. */
 export async function readTableDump(spec: string): Promise<TableDump> {
@@ -38,11 +37,11 @@ export async function readTableDump(spec: string): Promise<TableDump> {
     let columns: ColumnInfo[];
     if (file.endsWith('.parquet')) {
       if (table !== undefined) throw new UserError('a Parquet file holds one table: drop the #table suffix', { file });
-      from = `read_parquet(${sqlPath(file)})`;
+      from = `read_parquet(${sqlString(file)})`;
       const reader = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`);
       columns = (reader.getRows() as Array<[string, string]>).map(([name, type]) => ({ name, type }));
     } else {
-      await connection.run(`ATTACH ${sqlPath(file)} AS src (READ_ONLY)`);
+      await connection.run(`ATTACH ${sqlString(file)} AS src (READ_ONLY)`);
       const tables = await listTables(connection, 'src');
       if (table === undefined || !tables.includes(table)) {
         throw new UserError(table === undefined ? 'which table?' : `no table ${table}`, {
@@ -50,13 +49,13 @@ export async function readTableDump(spec: string): Promise<TableDump> {
           remedy: `name one as FILE.duckdb#table: ${tables.join(', ')}`,
         });
       }
-      from = `src.main.${quote(table)}`;
+      from = `src.main.${sqlIdentifier(table)}`;
       columns = await tableColumns(connection, table, 'src');
     }
     const select = columns.map((c) => {
-      if (isGeometryType(c.type)) return `ST_AsText(${quote(c.name)})`;
-      if (c.type === 'BLOB' && c.name === 'geom') return `ST_AsText(ST_GeomFromWKB(${quote(c.name)}))`;
-      return quote(c.name);
+      if (isGeometryType(c.type)) return `ST_AsText(${sqlIdentifier(c.name)})`;
+      if (c.type === 'BLOB' && c.name === 'geom') return `ST_AsText(ST_GeomFromWKB(${sqlIdentifier(c.name)}))`;
+      return sqlIdentifier(c.name);
     });
     const reader = await connection.runAndReadAll(`SELECT ${select.join(', ')} FROM ${from}`);
     const rows = reader.getRows().map((row) => row.map(canonicalValue));

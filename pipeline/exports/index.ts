@@ -5,6 +5,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
+import { sqlIdentifier, sqlString } from '../core/sql.js';
 
 /**
  * Exports stage: every table of the output database to `OUT/parquet/<table>.parquet` (GeoParquet with
@@ -40,12 +41,10 @@ export interface ColumnInfo {
   type: string;
 }
 
-const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-const sqlPath = (file: string): string => `'${file.replace(/'/g, "''")}'`;
 export const isGeometryType = (type: string): boolean => type === 'GEOMETRY' || type.startsWith('GEOMETRY(');
 
 /** An attached database by name, or the one the connection opened. */
-const databaseName = (database: string | undefined): string => (database === undefined ? 'current_database()' : sqlPath(database));
+const databaseName = (database: string | undefined): string => (database === undefined ? 'current_database()' : sqlString(database));
 
 /** Tables of the main schema, sorted by name. */
 export async function listTables(connection: DuckDBConnection, database?: string): Promise<string[]> {
@@ -58,14 +57,14 @@ export async function listTables(connection: DuckDBConnection, database?: string
 export async function tableColumns(connection: DuckDBConnection, table: string, database?: string): Promise<ColumnInfo[]> {
   const reader = await connection.runAndReadAll(
     `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ${databaseName(database)} AND schema_name = 'main'
-     AND table_name = ${sqlPath(table)} ORDER BY column_index`,
+     AND table_name = ${sqlString(table)} ORDER BY column_index`,
   );
   return (reader.getRows() as Array<[string, string]>).map(([name, type]) => ({ name, type }));
 }
 
 /** ORDER BY clause over every non-geometry column, in table order. */
 export function orderByAll(columns: ColumnInfo[]): string {
-  const keys = columns.filter((c) => !isGeometryType(c.type)).map((c) => quote(c.name));
+  const keys = columns.filter((c) => !isGeometryType(c.type)).map((c) => sqlIdentifier(c.name));
   return keys.length > 0 ? `ORDER BY ${keys.join(', ')}` : '';
 }
 
@@ -96,12 +95,12 @@ async function writeExports(input: ExportInput): Promise<ExportResult> {
       const order = orderByAll(columns);
       const parquet = path.join(parquetDir, `${table}.parquet`);
       const csv = path.join(csvDir, `${table}.csv`);
-      await connection.run(`COPY (SELECT * FROM ${quote(table)} ${order}) TO ${sqlPath(parquet)} (FORMAT parquet, COMPRESSION zstd)`);
+      await connection.run(`COPY (SELECT * FROM ${sqlIdentifier(table)} ${order}) TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION zstd)`);
       const csvColumns = columns
-        .map((c) => (isGeometryType(c.type) ? `ST_AsText(${quote(c.name)}) AS ${quote(`${c.name}_wkt`)}` : quote(c.name)))
+        .map((c) => (isGeometryType(c.type) ? `ST_AsText(${sqlIdentifier(c.name)}) AS ${sqlIdentifier(`${c.name}_wkt`)}` : sqlIdentifier(c.name)))
         .join(', ');
-      await connection.run(`COPY (SELECT ${csvColumns} FROM ${quote(table)} ${order}) TO ${sqlPath(csv)} (FORMAT csv, HEADER true)`);
-      const count = await connection.runAndReadAll(`SELECT count(*) FROM ${quote(table)}`);
+      await connection.run(`COPY (SELECT ${csvColumns} FROM ${sqlIdentifier(table)} ${order}) TO ${sqlString(csv)} (FORMAT csv, HEADER true)`);
+      const count = await connection.runAndReadAll(`SELECT count(*) FROM ${sqlIdentifier(table)}`);
       rows[table] = Number(count.getRows()[0]![0]);
       files.push(parquet, csv);
       logger.info(`export: ${table} (${rows[table]} rows)`);

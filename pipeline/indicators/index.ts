@@ -1,19 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { inStage, UserError } from '../core/errors.js';
-import { applyComments, runIndicatorSql, type IndicatorOptions } from './compute.js';
+import { AtomicOutput } from '../core/atomic-output.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { LAMBERT93_PROJJSON_PATH } from '../core/paths.js';
+import { sqlList, sqlString } from '../core/sql.js';
 import { TOOL_VERSION } from '../core/version.js';
+import { applyComments, BASE_COMMENTS } from './comments.js';
+import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
 
 /**
  * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
- * then computes the indicators (indicators/sql/*.sql, run by indicators/compute.ts). Schema: docs/OUTPUT_SCHEMA.md.
+ * then computes the indicators (the SQL files of indicators/sql/, run by run-sql.ts). Schema: docs/OUTPUT_SCHEMA.md.
  *
- * The file is built at a temporary sibling path and renamed into place when complete.
+ * The file is built at a temporary sibling path and renamed into place when complete (AtomicOutput).
  *
  * @example
  * await computeIndicators({
@@ -67,70 +69,13 @@ export interface IndicatorsOutput {
 
 /** Minified Lambert-93 PROJJSON, the CRS of every GEOMETRY column. */
 export const LAMBERT93_PROJJSON: string = JSON.stringify(JSON.parse(readFileSync(LAMBERT93_PROJJSON_PATH, 'utf8')));
-const CRS = `'${LAMBERT93_PROJJSON.replace(/'/g, "''")}'`;
+const CRS = sqlString(LAMBERT93_PROJJSON);
 export const GEOMETRY_TYPE = `GEOMETRY(${CRS})`;
 
 const PIECE_COLUMNS = ['piece_id', 'commune_code', 'area_m2', 'geom'];
 const PIECE_CLASS_COLUMNS = ['piece_id', 'vintage', 'code_cs', 'code_us', 'category', 'artificialised', 'artif_rule', 'sealed', 'enaf', 'destination'];
 
-const BASE_COMMENTS: Record<string, { table: string; columns: Record<string, string> }> = {
-  territory: {
-    table: 'Territories of every level with area, data coverage and geometry (EPSG:2154)',
-    columns: {
-      level: 'commune, epci, scot, departement or region',
-      code: 'Territory code (INSEE commune or département code, SIREN of the EPCI, SCoT code, région code)',
-      name: 'Territory name',
-      area_m2: 'Area in m²: cleaned commune polygon area; higher levels sum their communes',
-      coverage_status: 'complete_uniform (same vintages everywhere), complete_mixed (years differ between communes), partial (some communes, or more than 0.5 % of the area at some vintage, without data), no_data',
-      vintages: 'Vintage years, with their départements when they differ: 2018, 2021 (67); 2019, 2022 (68)',
-      communes: 'Number of member communes',
-      geom: 'Polygon(s) in EPSG:2154: cleaned commune partition; higher levels are the union of their communes',
-    },
-  },
-  membership: {
-    table: 'Which territory of each level every commune belongs to (the commune itself included)',
-    columns: { commune_code: 'INSEE code of the commune', level: 'Territory level', code: 'Territory code at that level' },
-  },
-  piece: {
-    table: 'Atomic pieces: one commune, one class per vintage (overlay of all vintages and communes)',
-    columns: {
-      piece_id: 'Piece identifier, assigned after a deterministic sort',
-      commune_code: 'INSEE code of the commune holding the piece',
-      area_m2: 'Planar area in m² (EPSG:2154)',
-      geom: 'Polygon in EPSG:2154',
-    },
-  },
-  piece_class: {
-    table: 'Class of each piece at each vintage covering it (no row: not covered at that vintage)',
-    columns: {
-      piece_id: 'Piece identifier (piece.piece_id)',
-      vintage: 'Vintage year',
-      code_cs: 'Couverture code (CS, OCS GE)',
-      code_us: 'Usage code (US, OCS GE)',
-      category: 'Décret 2023-1096 category 1..10, 0 = unclassified',
-      artificialised: 'Artificialised according to artif_rule',
-      artif_rule: 'Which rule decided: matrix (CS×US), official (producer artif field) or unclassified',
-      sealed: 'Sealed (imperméabilisé): categories 1 and 2',
-      enaf: 'naf (natural, agricultural, forest), urban, or unclassified',
-      destination: 'ENAF destination when urban (habitat, activite, mixte, route, ferre, autre_infrastructure, inconnu); NULL when NAF',
-    },
-  },
-  nomenclature_category: {
-    table: 'Décret 2023-1096 categories (annex to art. R.101-1 code de l’urbanisme)',
-    columns: { category: 'Category number 1..10 (0 = unclassified)', label: 'Category label', artificialised: 'Whether the category counts as artificialised' },
-  },
-  nomenclature_code: {
-    table: 'OCS GE couverture (CS) and usage (US) codes with their labels and hierarchy',
-    columns: { axis: "'cs' (couverture) or 'us' (usage)", code: 'OCS GE code, e.g. CS1.1.1.1 or US235', parent: 'Parent code in the hierarchy (NULL at the top)', label: 'French label' },
-  },
-  run_metadata: {
-    table: 'How this database was produced: inputs with sha256, nomenclature version, options, tool version, timings',
-    columns: { key: 'Metadata key', value: 'Metadata value (JSON when structured)' },
-  },
-};
-
 const asList = (files: string | string[]): string[] => (Array.isArray(files) ? files : [files]);
-const sqlList = (files: string[]): string => `[${files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}]`;
 
 /** Builds the output database at `dbPath` (overwritten if present: the caller owns the output directory). */
 export async function computeIndicators(input: IndicatorsInput): Promise<IndicatorsOutput> {
@@ -147,36 +92,31 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
   }
   if (input.territories.communes.length === 0) throw new UserError('no communes to compute indicators for');
 
-  const tempPath = path.join(path.dirname(input.dbPath), `.${path.basename(input.dbPath)}.tmp-${process.pid}`);
-  await rm(tempPath, { force: true });
-  await rm(`${tempPath}.wal`, { force: true });
-  // The latest storage format is the one that keeps the CRS of GEOMETRY columns across a reopen.
-  const instance = await DuckDBInstance.create(tempPath, { storage_compatibility_version: 'latest' });
-  const connection = await instance.connect();
-  try {
-    await writeTerritoryTables(connection, input.territories);
-    await loadPieces(connection, pieceFiles, classFiles);
-    await loadNomenclatureAndMetadata(connection, input);
-    logger.info('indicators: computing');
-    await runIndicatorSql(connection, input.indicators);
-    await applyComments(connection, BASE_COMMENTS);
-    const rows: Record<string, number> = {};
-    const reader = await connection.runAndReadAll(
-      `SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name`,
-    );
-    for (const [name, count] of reader.getRows() as Array<[string, bigint]>) rows[name] = Number(count);
-    await connection.run('CHECKPOINT');
-    connection.closeSync();
-    instance.closeSync();
-    await rename(tempPath, input.dbPath);
-    return { dbPath: input.dbPath, rows, seconds: (performance.now() - started) / 1000 };
-  } catch (error) {
-    connection.closeSync();
-    instance.closeSync();
-    await rm(tempPath, { force: true });
-    await rm(`${tempPath}.wal`, { force: true });
-    throw error;
-  }
+  // The caller owns the output directory: the database is replaced whole, never left half-written.
+  return AtomicOutput.write(input.dbPath, { force: true }, async (tempPath) => {
+    // The latest storage format is the one that keeps the CRS of GEOMETRY columns across a reopen.
+    const instance = await DuckDBInstance.create(tempPath, { storage_compatibility_version: 'latest' });
+    const connection = await instance.connect();
+    try {
+      await writeTerritoryTables(connection, input.territories);
+      await loadPieces(connection, pieceFiles, classFiles);
+      await loadNomenclatureAndMetadata(connection, input);
+      logger.info('indicators: computing');
+      await runIndicatorSql(connection, input.indicators);
+      await applyComments(connection, BASE_COMMENTS);
+      const rows: Record<string, number> = {};
+      const reader = await connection.runAndReadAll(
+        `SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name`,
+      );
+      for (const [name, count] of reader.getRows() as Array<[string, bigint]>) rows[name] = Number(count);
+      await connection.run('CHECKPOINT');
+      return { dbPath: input.dbPath, rows, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+      await rm(`${tempPath}.wal`, { force: true });
+    }
+  });
 }
 
 async function writeTerritoryTables(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {

@@ -22,6 +22,7 @@ import type { Territories } from '../territories/index.js';
 import type { StageManifest } from '../core/types.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './worker.js';
+import { sqlList, sqlString } from '../core/sql.js';
 
 export interface OverlayInput {
   stageDir: string;
@@ -165,8 +166,6 @@ async function runPartitions(tasks: PartitionTask[], jobs: number, logger: Logge
   });
 }
 
-const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
-const sqlList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
 
 /** Merges the parts: one global order (commune, centroid, area, classes, geometry), then ids 1…n. */
 async function mergeParts(results: PartitionResult[], piecePath: string, classPath: string): Promise<void> {

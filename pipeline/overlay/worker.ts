@@ -18,6 +18,7 @@ import { UserError } from '../core/errors.js';
 import { polygonHash, polygonalParts, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { serveTasks } from '../core/worker-pool.js';
+import { sqlString } from '../core/sql.js';
 
 export interface WorkerVintage {
   key: string;
@@ -353,7 +354,6 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
   return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, cpuSeconds, communeVintages };
 }
 
-const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 
 async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string, classFile: string): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });

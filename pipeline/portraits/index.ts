@@ -22,6 +22,7 @@ import { buildPortraitModel, portraitFile, ringsFor } from './portrait-model.js'
 import { type IndexEntry, renderIndexHtml, renderPortraitHtml } from './render-html.js';
 import { renderPortraitMarkdown } from './render-markdown.js';
 import { ringsBbox } from './wkb.js';
+import { sqlString } from '../core/sql.js';
 
 export interface BuildPortraitsInput {
   /** `ocs.duckdb` written by `ocs-zan run` (opened read-write: the portrait tables are added). */
@@ -121,8 +122,8 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
     const data = await inStage('portraits', 'tables', async () => {
       await checkTables(connection, db);
       await createPortraitTables(connection);
-      const csv = path.join(output.tempPath, 'portrait_territory.csv').replace(/'/g, "''");
-      await connection.run(`COPY (SELECT * FROM portrait_territory ORDER BY level, code) TO '${csv}' (HEADER, DELIMITER ',')`);
+      const csv = path.join(output.tempPath, 'portrait_territory.csv');
+      await connection.run(`COPY (SELECT * FROM portrait_territory ORDER BY level, code) TO ${sqlString(csv)} (HEADER, DELIMITER ',')`);
       return loadPortraitDataset(connection);
     });
     const selected = selectTerritories(data, input);

@@ -8,6 +8,7 @@
  * @example const sql = portraitTablesSql({ ranks: 3, periods: [[1, 2], [2, 3], [1, 3]] });
  */
 import { DESTINATIONS } from '../core/types.js';
+import { sqlString } from '../core/sql.js';
 
 export interface PortraitShape {
   /** Number of vintage ranks (1 = first vintage). */
@@ -21,7 +22,6 @@ export interface ColumnDoc {
   comment: string;
 }
 
-const q = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
 const periodKey = ([a, b]: [number, number]): string => `r${a}_r${b}`;
 
@@ -36,7 +36,7 @@ export const PARENT_LEVELS: Readonly<Record<string, readonly string[]>> = {
 
 function parentSql(): string {
   const hierarchy = Object.entries(PARENT_LEVELS)
-    .flatMap(([level, parents]) => parents.map((parent, i) => `(${q(level)}, ${q(parent)}, ${i + 1})`))
+    .flatMap(([level, parents]) => parents.map((parent, i) => `(${sqlString(level)}, ${sqlString(parent)}, ${i + 1})`))
     .join(', ');
   return `
 CREATE OR REPLACE TABLE portrait_parent AS
@@ -140,9 +140,9 @@ export function portraitTablesSql(shape: PortraitShape): string {
   const cols = portraitColumns(shape);
   const longest = (table: string, span: string): string =>
     `SELECT * FROM ${table} QUALIFY row_number() OVER (PARTITION BY level, code ORDER BY ${span} DESC, from_vintage) = 1`;
-  const destinations = DESTINATIONS.map((d) => `sum(c.area_m2) FILTER (WHERE c.destination = ${q(d)}) AS ${d}_m2`).join(', ');
+  const destinations = DESTINATIONS.map((d) => `sum(c.area_m2) FILTER (WHERE c.destination = ${sqlString(d)}) AS ${d}_m2`).join(', ');
   const comments = portraitTerritoryColumns(shape)
-    .map((c) => `COMMENT ON COLUMN portrait_territory.${c.name} IS ${q(c.comment)};`)
+    .map((c) => `COMMENT ON COLUMN portrait_territory.${c.name} IS ${sqlString(c.comment)};`)
     .join('\n');
   return `${parentSql()}
 CREATE OR REPLACE TABLE portrait_territory AS

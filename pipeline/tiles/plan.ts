@@ -15,6 +15,7 @@ import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import { type BBox, Lambert93, tileRange, wkbBBox } from './geo.js';
 import { buildLegend, type LegendEntry } from './legend.js';
+import { sqlString } from '../core/sql.js';
 
 /** Zoom range in which each territory level is drawn (clipped to the archive's own range). */
 export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
@@ -57,9 +58,6 @@ export interface TilePlan {
   territories: number;
 }
 
-function quote(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
 
 /** Visible zoom range of a territory level inside [minzoom, maxzoom], or null when it falls outside. */
 export function levelZooms(level: string, minzoom: number, maxzoom: number): [number, number] | null {
@@ -74,7 +72,7 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
   const instance = await DuckDBInstance.create(input.indexPath);
   const conn = await instance.connect();
   try {
-    await conn.run(`ATTACH ${quote(input.db)} AS src (READ_ONLY)`);
+    await conn.run(`ATTACH ${sqlString(input.db)} AS src (READ_ONLY)`);
     const tables = new Set(
       (await conn.runAndReadAll(`SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'src'`))
         .getRowObjectsJS()

@@ -1,0 +1,258 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { sqlString } from '../core/sql.js';
+
+/**
+ * COMMENT text of every table, view and column of the output database (docs/OUTPUT_SCHEMA.md lists the same).
+ * applyComments fails loudly on a column without one, so a new column cannot ship undocumented.
+ */
+
+export type TableComments = Record<string, { table: string; columns: Record<string, string> }>;
+
+export const BASE_COMMENTS: TableComments = {
+  territory: {
+    table: 'Territories of every level with area, data coverage and geometry (EPSG:2154)',
+    columns: {
+      level: 'commune, epci, scot, departement or region',
+      code: 'Territory code (INSEE commune or département code, SIREN of the EPCI, SCoT code, région code)',
+      name: 'Territory name',
+      area_m2: 'Area in m²: cleaned commune polygon area; higher levels sum their communes',
+      coverage_status: 'complete_uniform (same vintages everywhere), complete_mixed (years differ between communes), partial (some communes, or more than 0.5 % of the area at some vintage, without data), no_data',
+      vintages: 'Vintage years, with their départements when they differ: 2018, 2021 (67); 2019, 2022 (68)',
+      communes: 'Number of member communes',
+      geom: 'Polygon(s) in EPSG:2154: cleaned commune partition; higher levels are the union of their communes',
+    },
+  },
+  membership: {
+    table: 'Which territory of each level every commune belongs to (the commune itself included)',
+    columns: { commune_code: 'INSEE code of the commune', level: 'Territory level', code: 'Territory code at that level' },
+  },
+  piece: {
+    table: 'Atomic pieces: one commune, one class per vintage (overlay of all vintages and communes)',
+    columns: {
+      piece_id: 'Piece identifier, assigned after a deterministic sort',
+      commune_code: 'INSEE code of the commune holding the piece',
+      area_m2: 'Planar area in m² (EPSG:2154)',
+      geom: 'Polygon in EPSG:2154',
+    },
+  },
+  piece_class: {
+    table: 'Class of each piece at each vintage covering it (no row: not covered at that vintage)',
+    columns: {
+      piece_id: 'Piece identifier (piece.piece_id)',
+      vintage: 'Vintage year',
+      code_cs: 'Couverture code (CS, OCS GE)',
+      code_us: 'Usage code (US, OCS GE)',
+      category: 'Décret 2023-1096 category 1..10, 0 = unclassified',
+      artificialised: 'Artificialised according to artif_rule',
+      artif_rule: 'Which rule decided: matrix (CS×US), official (producer artif field) or unclassified',
+      sealed: 'Sealed (imperméabilisé): categories 1 and 2',
+      enaf: 'naf (natural, agricultural, forest), urban, or unclassified',
+      destination: 'ENAF destination when urban (habitat, activite, mixte, route, ferre, autre_infrastructure, inconnu); NULL when NAF',
+    },
+  },
+  nomenclature_category: {
+    table: 'Décret 2023-1096 categories (annex to art. R.101-1 code de l’urbanisme)',
+    columns: { category: 'Category number 1..10 (0 = unclassified)', label: 'Category label', artificialised: 'Whether the category counts as artificialised' },
+  },
+  nomenclature_code: {
+    table: 'OCS GE couverture (CS) and usage (US) codes with their labels and hierarchy',
+    columns: { axis: "'cs' (couverture) or 'us' (usage)", code: 'OCS GE code, e.g. CS1.1.1.1 or US235', parent: 'Parent code in the hierarchy (NULL at the top)', label: 'French label' },
+  },
+  run_metadata: {
+    table: 'How this database was produced: inputs with sha256, nomenclature version, options, tool version, timings',
+    columns: { key: 'Metadata key', value: 'Metadata value (JSON when structured)' },
+  },
+};
+
+/** Columns shared by the period tables, with their comments. */
+const PERIOD_COLUMNS: Record<string, string> = {
+  level: 'Territory level: commune, epci, scot, departement or region',
+  code: 'Territory code (INSEE commune or département code, SIREN of the EPCI, SCoT code, région code)',
+  from_vintage: 'Start year of the period (earliest year combined when communes have different vintages)',
+  to_vintage: 'End year of the period (latest year combined when communes have different vintages)',
+  from_rank: 'Rank of the start vintage among each commune’s vintages (1 = first)',
+  to_rank: 'Rank of the end vintage (for first → last: the last rank of the territory)',
+};
+
+const YEARS_COLUMN = 'Period length in years, mean of the communes’ period lengths weighted by commune area';
+
+/** COMMENT text for every indicator table and column. */
+export const INDICATOR_COMMENTS: TableComments = {
+  stock: {
+    table: 'Area by décret 2023-1096 category per territory and vintage (m²)',
+    columns: {
+      level: PERIOD_COLUMNS.level!,
+      code: PERIOD_COLUMNS.code!,
+      vintage: 'Vintage year (latest year combined at this rank when communes have different vintages)',
+      vintage_rank: 'Rank of the vintage among each commune’s vintages (1 = first)',
+      category: 'Décret 2023-1096 category 1..10 (0 = unclassified)',
+      area_m2: 'Area of the category in m² (planar, EPSG:2154)',
+    },
+  },
+  stock_summary: {
+    table: 'Covered, artificialised and sealed area per territory and vintage (m²)',
+    columns: {
+      level: PERIOD_COLUMNS.level!,
+      code: PERIOD_COLUMNS.code!,
+      vintage: 'Vintage year (latest year combined at this rank when communes have different vintages)',
+      vintage_rank: 'Rank of the vintage among each commune’s vintages (1 = first)',
+      covered_m2: 'Area with land-use data at this vintage (m²)',
+      uncovered_m2: 'Territory area without land-use data at this vintage (m², never negative)',
+      artificialised_m2: 'Artificialised area (décret 2023-1096 categories 1–5, or the official artif flag) in m²',
+      artificialised_share: 'Artificialised area / territory area',
+      sealed_m2: 'Sealed (imperméabilisé) area: categories 1 and 2, in m²',
+      years_combined: 'Vintage years combined, with their départements: 2018 (67); 2019 (68)',
+    },
+  },
+  artif_flux: {
+    table: 'Artificialisation, désartificialisation and net artificialisation per territory and period (m²)',
+    columns: {
+      ...PERIOD_COLUMNS,
+      artificialisation_m2: 'Area not artificialised at the start and artificialised at the end (m²)',
+      desartificialisation_m2: 'Area artificialised at the start and not at the end (m²)',
+      net_m2: 'artificialisation_m2 − desartificialisation_m2',
+      years: YEARS_COLUMN,
+      artificialisation_m2_per_year: 'Sum over communes of the commune’s artificialisation / its period length',
+      desartificialisation_m2_per_year: 'Sum over communes of the commune’s désartificialisation / its period length',
+      net_m2_per_year: 'Sum over communes of the commune’s net artificialisation / its period length',
+      net_share_of_area: 'net_m2 / territory area',
+      years_combined: 'Vintage pairs combined, with their départements: 2018→2021 (67); 2019→2022 (68)',
+    },
+  },
+  artif_flux_detail: {
+    table: 'Artificialisation and désartificialisation by couverture and usage before and after (m²)',
+    columns: {
+      ...PERIOD_COLUMNS,
+      direction: 'artificialisation or desartificialisation',
+      from_cs: 'Couverture code (CS) at the start',
+      to_cs: 'Couverture code (CS) at the end',
+      from_us: 'Usage code (US) at the start',
+      to_us: 'Usage code (US) at the end',
+      area_m2: 'Area that changed in m²',
+    },
+  },
+  imperm_flux: {
+    table: 'Imperméabilisation (categories 1 and 2) gained and lost per territory and period (m²)',
+    columns: {
+      ...PERIOD_COLUMNS,
+      impermeabilisation_m2: 'Area not sealed at the start and sealed at the end (m²)',
+      desimpermeabilisation_m2: 'Area sealed at the start and not at the end (m²)',
+      net_m2: 'impermeabilisation_m2 − desimpermeabilisation_m2',
+      years: YEARS_COLUMN,
+      net_m2_per_year: 'Sum over communes of the commune’s net imperméabilisation / its period length',
+    },
+  },
+  enaf_consumption: {
+    table: 'ENAF consumption (NAF at the start, urbanised at the end) by destination at the end (m²), measured from OCS',
+    columns: {
+      ...PERIOD_COLUMNS,
+      destination: 'Destination at the end: habitat, activite, mixte, route, ferre, autre_infrastructure, inconnu',
+      area_m2: 'Area consumed in m²',
+      area_m2_per_year: 'Sum over communes of the commune’s consumption / its period length',
+      years: YEARS_COLUMN,
+    },
+  },
+  enaf_summary: {
+    table: 'ENAF consumption and renaturation per territory and period (m²), measured from OCS',
+    columns: {
+      ...PERIOD_COLUMNS,
+      consumption_m2: 'Area NAF at the start and urbanised at the end (m²)',
+      renaturation_m2: 'Area urbanised at the start and NAF at the end (m²)',
+      consumption_m2_per_year: 'Sum over communes of the commune’s consumption / its period length',
+      renaturation_m2_per_year: 'Sum over communes of the commune’s renaturation / its period length',
+      consumption_share_of_area: 'consumption_m2 / territory area',
+      years: YEARS_COLUMN,
+    },
+  },
+  transition: {
+    table: 'Area moving from one décret 2023-1096 category to another per territory and period (m², unchanged included)',
+    columns: {
+      ...PERIOD_COLUMNS,
+      from_category: 'Category 0..10 at the start',
+      to_category: 'Category 0..10 at the end',
+      area_m2: 'Area in m²',
+    },
+  },
+  trajectory: {
+    table: 'ZAN 2021–2031 trajectory: reference ENAF consumption, −50 % ceiling with the 1 ha commune floor, projection',
+    columns: {
+      level: PERIOD_COLUMNS.level!,
+      code: PERIOD_COLUMNS.code!,
+      reference_period: 'Consecutive vintage period(s) used for the reference rate: the one overlapping 2011–2021 the most, per commune',
+      reference_rate_m2_per_year: 'ENAF consumption per year over the reference period (sum of commune rates)',
+      reference_2011_2020_m2: 'Reference decade consumption: commune rate × 10 years, summed',
+      ceiling_2021_2031_m2: 'Sum of commune ceilings max(reference × 50 %, 1 ha)',
+      floor_applied_communes: 'Communes whose ceiling is the 1 ha floor',
+      observed_period: 'Consecutive vintage period(s) ending last, used for the projection',
+      projection_2021_2031_m2: 'Latest observed consumption rate × 10 years, summed over communes',
+      on_track: 'projection_2021_2031_m2 <= ceiling_2021_2031_m2',
+      measure: 'How this was measured: from OCS, not the official Cerema land-tax figure',
+      communes: 'Communes included (those with a period overlapping the reference decade)',
+      communes_excluded: 'Communes of the territory left out: no consecutive vintage period overlaps the reference decade',
+    },
+  },
+};
+
+/** COMMENT text for the views (tables and columns). */
+export const VIEW_COMMENTS: Record<string, string> = {
+  v_stock_ha: 'Stock by category in hectares, with category label and share of the territory area',
+  v_artif_flux_ha: 'Artificialisation flux in hectares and hectares per year',
+  v_enaf_ha: 'ENAF consumption and renaturation in hectares and hectares per year',
+  v_trajectory_ha: 'ZAN 2021–2031 trajectory in hectares',
+  v_territory_summary: 'One row per territory with headline figures in hectares (last vintage, first → last period, trajectory)',
+};
+
+/** Comments of view columns that are not an indicator column converted to hectares. */
+const VIEW_COLUMN_COMMENTS: Record<string, string> = {
+  name: 'Territory name',
+  label: 'Category label (décret 2023-1096)',
+  share_of_area: 'Area / territory area',
+  area_ha: 'Area in hectares',
+  last_vintage: 'Last vintage year (latest year combined)',
+  artificialised_ha_last: 'Artificialised area at the last vintage (ha)',
+  artificialised_share_last: 'Artificialised share of the territory area at the last vintage',
+  net_artificialisation_ha: 'Net artificialisation over first → last (ha)',
+  net_artificialisation_ha_per_year: 'Net artificialisation over first → last, per year (ha/yr)',
+  enaf_consumption_ha: 'ENAF consumption over first → last (ha), measured from OCS',
+  enaf_consumption_ha_per_year: 'ENAF consumption over first → last, per year (ha/yr)',
+  coverage_status: 'complete_uniform, complete_mixed, partial or no_data',
+  vintages: 'Vintage years of the territory, with départements when they differ',
+  reference_ha_per_year: 'ENAF consumption per year over the reference period (ha/yr, sum of commune rates)',
+};
+/** COMMENT ON every view and its columns. */
+export async function applyViewComments(connection: DuckDBConnection): Promise<void> {
+  for (const [name, comment] of Object.entries(VIEW_COMMENTS)) {
+    await connection.run(`COMMENT ON VIEW ${name} IS ${sqlString(comment)}`);
+    const reader = await connection.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = ${sqlString(name)}`);
+    for (const [column] of reader.getRows() as Array<[string]>) {
+      await connection.run(`COMMENT ON COLUMN ${name}.${column} IS ${sqlString(viewColumnComment(column))}`);
+    }
+  }
+}
+
+/** A view column's comment: its own, else the indicator column it converts (`_ha` ← `_m2`), else a generic one. */
+function viewColumnComment(column: string): string {
+  if (VIEW_COLUMN_COMMENTS[column]) return VIEW_COLUMN_COMMENTS[column];
+  const m2 = column.replace(/_ha(_per_year)?$/, '_m2$1');
+  for (const table of Object.values(INDICATOR_COMMENTS)) {
+    const text = table.columns[m2] ?? table.columns[column];
+    if (text) return m2 === column ? text : `${text.replace(/m²/g, 'ha')} (hectares)`;
+  }
+  throw new Error(`no comment for view column ${column}`);
+}
+
+/** COMMENT ON every table and column; fails loudly when a column has none (tested). */
+export async function applyComments(
+  connection: DuckDBConnection,
+  comments: TableComments,
+): Promise<void> {
+  for (const [table, { table: tableComment, columns }] of Object.entries(comments)) {
+    await connection.run(`COMMENT ON TABLE ${table} IS ${sqlString(tableComment)}`);
+    const reader = await connection.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE table_name = ${sqlString(table)}`);
+    for (const [column] of reader.getRows() as Array<[string]>) {
+      const text = columns[column];
+      if (!text) throw new Error(`no comment for ${table}.${column}`);
+      await connection.run(`COMMENT ON COLUMN ${table}.${column} IS ${sqlString(text)}`);
+    }
+  }
+}

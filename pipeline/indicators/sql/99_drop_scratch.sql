@@ -1,0 +1,15 @@
+-- Drops the scratch tables and the xsum macro: the output database holds only the documented tables and views.
+
+DROP TABLE _cv;
+DROP TABLE _commune;
+DROP TABLE _cp;
+DROP TABLE _tl;
+DROP TABLE _tpc;
+DROP TABLE _tp;
+DROP TABLE _chg;
+DROP TABLE _cm;
+DROP TABLE _cs;
+DROP TABLE _trank;
+DROP TABLE _ctraj;
+DROP TABLE _coverage;
+DROP MACRO xsum;
