@@ -1,4 +1,5 @@
 import { Option, InvalidArgumentError } from 'commander';
+import { DEFAULT_ZOOMS, MAX_ZOOM } from '../pipeline/tiles/index.js';
 
 /**
  * Option definitions shared by several commands, so each flag means the same everywhere
@@ -20,7 +21,15 @@ export const options = {
     )
       .argParser(collect)
       .default([] as string[]),
+  minzoom: () => new Option('--minzoom <z>', 'lowest tile zoom').argParser(zoom).default(DEFAULT_ZOOMS.minzoom),
+  maxzoom: () => new Option('--maxzoom <z>', 'highest tile zoom (full detail)').argParser(zoom).default(DEFAULT_ZOOMS.maxzoom),
 };
+
+export function zoom(value: string): number {
+  const z = Number(value);
+  if (!Number.isInteger(z) || z < 0 || z > MAX_ZOOM) throw new InvalidArgumentError(`expected a zoom level from 0 to ${MAX_ZOOM}`);
+  return z;
+}
 
 export function positiveInteger(value: string): number {
   const n = Number(value);

@@ -11,6 +11,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import path from 'node:path';
+import { classify } from './classify.js';
 import { DEFAULT_NOMENCLATURE_DIR, listProfiles, loadNomenclature, loadProfile, TABLE_FILES, type Nomenclature, type Profile } from './loader.js';
 import { isRecord, readYamlFile, tableError, yamlSeq } from './table-files.js';
 
@@ -40,8 +41,7 @@ function evaluatorFor(file: string, nomenclature: Nomenclature): Evaluate {
     return (input, fail) => {
       const values: Record<string, string> = {};
       for (const role of Object.keys(profile.roles)) values[role] = stringField(input, role, fail);
-      const pair = profile.toCsUs(values);
-      return pair && { ...pair, ...nomenclature.classify(pair.codeCs, pair.codeUs) };
+      return classify(nomenclature, profile, values);
     };
   }
   const hierarchy = (map: ReadonlyMap<string, unknown>, normalise: (raw: string) => string | null, parents: Set<string | null>): Evaluate => {

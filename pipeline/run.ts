@@ -13,7 +13,7 @@ import { overlayVintages, type OverlayStats } from './overlay/index.js';
 import { buildPortraits } from './portraits/index.js';
 import { PhaseMeter } from './core/resources.js';
 import { readTerritories, territoryGeometries, type ReadTerritoriesInput, type TerritoriesReport } from './territories/index.js';
-import { buildTiles } from './tiles/index.js';
+import { buildTiles, DEFAULT_ZOOMS } from './tiles/index.js';
 import type { StageManifest } from './core/types.js';
 import { TOOL_VERSION } from './core/version.js';
 
@@ -112,7 +112,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       let tiles: RunSummary['tiles'] = null;
       if (input.tiles !== false) {
         meter.start('tiles');
-        const zooms = input.tiles ?? { minzoom: 6, maxzoom: 14 };
+        const zooms = input.tiles ?? DEFAULT_ZOOMS;
         const result = await buildTiles({ db: dbPath, out: path.join(dir, 'tiles', 'ocs.pmtiles'), ...zooms, jobs: input.jobs, force: true, logger });
         tiles = { path: path.join(input.out, 'tiles', 'ocs.pmtiles'), tiles: result.tiles, bytes: result.bytes };
       }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
@@ -41,8 +41,8 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --out <dir>', 'output directory (written atomically)'))
     .addOption(options.jobs())
     .addOption(new Option('--no-tiles', 'skip the vector tiles'))
-    .addOption(new Option('--minzoom <z>', 'lowest tile zoom').argParser(zoom).default(6))
-    .addOption(new Option('--maxzoom <z>', 'highest tile zoom').argParser(zoom).default(14))
+    .addOption(options.minzoom())
+    .addOption(options.maxzoom())
     .addOption(new Option('--no-portraits', 'skip the portrait pages'))
     .addOption(options.force())
     .addOption(options.quiet())
@@ -80,12 +80,6 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
     });
 }
 
-function zoom(value: string): number {
-  const z = Number(value);
-  if (!Number.isInteger(z) || z < 0 || z > 16) throw new UserError(`bad zoom '${value}'`, { remedy: 'expected a whole number from 0 to 16' });
-  return z;
-}
-
 /** Fills every option not given on the command line from the --config YAML file. */
 function applyConfigFile(command: Command): void {
   const file = command.getOptionValue('config') as string | undefined;
@@ -110,9 +104,19 @@ function applyConfigFile(command: Command): void {
     if (name === 'vintage') value = (Array.isArray(raw) ? raw : [raw]).map((spec) => resolveVintagePath(String(spec), base));
     else if (name === 'field') value = (Array.isArray(raw) ? raw : [raw]).map(String);
     else if (PATH_OPTIONS.has(name)) value = path.resolve(base, String(raw));
-    else if (option.parseArg && typeof raw !== 'boolean') value = option.parseArg(String(raw), undefined as never);
+    else if (option.parseArg && typeof raw !== 'boolean') value = parseConfigValue(option, key, String(raw), file);
     else value = raw;
     command.setOptionValueWithSource(name, value, 'config');
+  }
+}
+
+/** A config value through its option's parser; the parser's complaint becomes a user error naming the file and key. */
+function parseConfigValue(option: Option, key: string, raw: string, file: string): unknown {
+  try {
+    return option.parseArg!(raw, undefined as never);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UserError(`bad value '${raw}' for ${key}: ${error.message}`, { file });
+    throw error;
   }
 }
 

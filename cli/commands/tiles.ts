@@ -1,13 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { createLogger } from '../../pipeline/core/log.js';
 import { buildTiles } from '../../pipeline/tiles/index.js';
 import { options } from '../options.js';
-
-function zoom(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 16) throw new InvalidArgumentError('expected a zoom level 0..16');
-  return n;
-}
 
 /** `ocs-zan tiles`: OUT/ocs.duckdb → PMTiles archive of land use, changes and territories. */
 export function register(program: Command): void {
@@ -16,8 +10,8 @@ export function register(program: Command): void {
     .description('build vector tiles (PMTiles v3, gzip MVT) of land use per vintage, changes and territory indicators')
     .addOption(options.db())
     .addOption(new Option('-o, --out <file>', 'output archive, e.g. OUT/tiles/ocs.pmtiles').makeOptionMandatory())
-    .addOption(new Option('--minzoom <z>', 'lowest zoom level').argParser(zoom).default(6))
-    .addOption(new Option('--maxzoom <z>', 'highest zoom level (full detail)').argParser(zoom).default(14))
+    .addOption(options.minzoom())
+    .addOption(options.maxzoom())
     .addOption(new Option('--format <format>', 'archive format').choices(['pmtiles']).default('pmtiles'))
     .addOption(options.jobs())
     .addOption(options.force())

@@ -155,3 +155,37 @@ export function mortonKey(x: number, y: number, bounds: { minX: number; minY: nu
   };
   return (spread(scale(x, bounds.minX, bounds.maxX)) | (spread(scale(y, bounds.minY, bounds.maxY)) << 1)) >>> 0;
 }
+
+/** A territory above the commune level, as the union of its member communes. */
+export interface MemberUnion<Level extends string> {
+  level: Level;
+  code: string;
+  name: string;
+  area_m2: number;
+  geomWkb: Buffer;
+}
+
+/**
+ * One geometry per territory of the membership rows: the GEOS union of its member communes' polygons, sorted by
+ * level and code. Territories whose members have no polygon are left out.
+ */
+export function unionMembers<Level extends string>(
+  membership: ReadonlyArray<{ commune_code: string; level: Level; code: string; name: string }>,
+  communeWkb: ReadonlyMap<string, Uint8Array>,
+): Array<MemberUnion<Level>> {
+  const groups = new Map<string, { level: Level; code: string; name: string; members: string[] }>();
+  for (const row of membership) {
+    const key = `${row.level}\u0000${row.code}`;
+    const group = groups.get(key) ?? { level: row.level, code: row.code, name: row.name, members: [] };
+    group.members.push(row.commune_code);
+    groups.set(key, group);
+  }
+  const out: Array<MemberUnion<Level>> = [];
+  for (const group of [...groups.values()].sort((a, b) => (a.level + a.code < b.level + b.code ? -1 : 1))) {
+    const polygons = group.members.flatMap((code) => polygonalParts(gdal.Geometry.fromWKB(Buffer.from(communeWkb.get(code)!))));
+    const union = unionAll(polygons);
+    if (!union) continue;
+    out.push({ level: group.level, code: group.code, name: group.name, area_m2: areaOf(union), geomWkb: union.toWKB() });
+  }
+  return out;
+}

@@ -1,15 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import gdal from 'gdal-async';
 import { inStage, UserError } from '../core/errors.js';
 import { AtomicOutput } from '../core/atomic-output.js';
+import { unionMembers } from '../core/polygons.js';
+import { appendRows } from '../core/duckdb.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { LAMBERT93_PROJJSON_PATH } from '../core/paths.js';
 import { sqlList, sqlString } from '../core/sql.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { applyComments, BASE_COMMENTS } from './comments.js';
 import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
+import { TERRITORY_LEVELS, type TerritoryLevel } from '../core/territory-levels.js';
 
 /**
  * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
@@ -24,8 +26,6 @@ import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
  * });
  */
 
-export const LEVELS = ['commune', 'epci', 'scot', 'departement', 'region'] as const;
-export type Level = (typeof LEVELS)[number];
 
 /**
  * What the territories stage hands over: `Territories` of pipeline/territories/index.ts fits as is, and
@@ -34,9 +34,9 @@ export type Level = (typeof LEVELS)[number];
 export interface OutputTerritories {
   communes: ReadonlyArray<{ code: string; name: string; departement: string; geomWkb: Uint8Array; area_m2: number }>;
   /** Membership rows for the levels above the commune (commune rows are added here). */
-  levels: ReadonlyArray<{ commune_code: string; level: Level; code: string; name: string }>;
+  levels: ReadonlyArray<{ commune_code: string; level: TerritoryLevel; code: string; name: string }>;
   /** Higher-level geometry (union of member communes); computed with GEOS when missing. */
-  unions?: ReadonlyArray<{ level: Level; code: string; geomWkb: Uint8Array }>;
+  unions?: ReadonlyArray<{ level: TerritoryLevel; code: string; geomWkb: Uint8Array }>;
 }
 
 /** `loadNomenclature()` of nomenclature/loader.ts fits as is. */
@@ -123,35 +123,12 @@ async function writeTerritoryTables(connection: DuckDBConnection, territories: O
   await connection.run(`CREATE TEMP TABLE _communes_in (code VARCHAR, name VARCHAR, departement VARCHAR, area_m2 DOUBLE, wkb BLOB)`);
   await connection.run(`CREATE TEMP TABLE _levels_in (commune_code VARCHAR, level VARCHAR, code VARCHAR, name VARCHAR)`);
   await connection.run(`CREATE TEMP TABLE _unions_in (level VARCHAR, code VARCHAR, wkb BLOB)`);
-  const communes = await connection.createAppender('_communes_in');
-  for (const c of territories.communes) {
-    communes.appendVarchar(c.code);
-    communes.appendVarchar(c.name);
-    communes.appendVarchar(c.departement);
-    communes.appendDouble(c.area_m2);
-    communes.appendBlob(c.geomWkb);
-    communes.endRow();
-  }
-  communes.closeSync();
-  const levels = await connection.createAppender('_levels_in');
-  for (const row of territories.levels) {
-    if (row.level === 'commune') continue;
-    if (!LEVELS.includes(row.level)) throw new Error(`unknown territory level ${row.level}`);
-    levels.appendVarchar(row.commune_code);
-    levels.appendVarchar(row.level);
-    levels.appendVarchar(row.code);
-    levels.appendVarchar(row.name);
-    levels.endRow();
-  }
-  levels.closeSync();
-  const unions = await connection.createAppender('_unions_in');
-  for (const row of unionGeometries(territories)) {
-    unions.appendVarchar(row.level);
-    unions.appendVarchar(row.code);
-    unions.appendBlob(row.geomWkb);
-    unions.endRow();
-  }
-  unions.closeSync();
+  await appendRows(connection, '_communes_in', territories.communes.map((c) => [c.code, c.name, c.departement, c.area_m2, c.geomWkb]));
+  const aboveCommune = territories.levels.filter((row) => row.level !== 'commune');
+  const unknownLevel = aboveCommune.find((row) => !TERRITORY_LEVELS.includes(row.level));
+  if (unknownLevel) throw new Error(`unknown territory level ${unknownLevel.level}`);
+  await appendRows(connection, '_levels_in', aboveCommune.map((row) => [row.commune_code, row.level, row.code, row.name]));
+  await appendRows(connection, '_unions_in', unionGeometries(territories).map((row) => [row.level, row.code, row.geomWkb]));
 
   const unknown = await connection.runAndReadAll(
     `SELECT min(commune_code) FROM _levels_in WHERE commune_code NOT IN (SELECT code FROM _communes_in)`,
@@ -178,27 +155,12 @@ async function writeTerritoryTables(connection: DuckDBConnection, territories: O
     ORDER BY level, code`);
 }
 
-/** Given unions, plus a GEOS union of the member communes for every higher-level territory without one. */
+/** Given unions, plus the union of the member communes for every higher-level territory without one. */
 function unionGeometries(territories: OutputTerritories): Array<{ level: string; code: string; geomWkb: Uint8Array }> {
-  const given = new Map((territories.unions ?? []).map((u) => [`${u.level}\u0000${u.code}`, u]));
-  const geometryOf = new Map(territories.communes.map((c) => [c.code, c.geomWkb]));
-  const members = new Map<string, string[]>();
-  for (const row of territories.levels) {
-    if (row.level === 'commune') continue;
-    const key = `${row.level}\u0000${row.code}`;
-    if (!given.has(key)) members.set(key, [...(members.get(key) ?? []), row.commune_code]);
-  }
-  const computed = [...members].map(([key, codes]) => {
-    const [level, code] = key.split('\u0000') as [string, string];
-    const parts = new gdal.MultiPolygon();
-    for (const commune of codes) {
-      const geometry = gdal.Geometry.fromWKB(Buffer.from(geometryOf.get(commune)!));
-      if (geometry instanceof gdal.MultiPolygon) for (const polygon of geometry.children) parts.children.add(polygon);
-      else if (geometry instanceof gdal.Polygon) parts.children.add(geometry);
-    }
-    return { level, code, geomWkb: parts.unionCascaded().toWKB() as Uint8Array };
-  });
-  return [...given.values(), ...computed];
+  const given = new Set((territories.unions ?? []).map((u) => `${u.level}\u0000${u.code}`));
+  const missing = territories.levels.filter((row) => row.level !== 'commune' && !given.has(`${row.level}\u0000${row.code}`));
+  const computed = unionMembers(missing, new Map(territories.communes.map((c) => [c.code, c.geomWkb])));
+  return [...(territories.unions ?? []), ...computed];
 }
 
 async function loadPieces(connection: DuckDBConnection, pieceFiles: string[], classFiles: string[]): Promise<void> {
@@ -242,27 +204,12 @@ async function checkColumns(connection: DuckDBConnection, files: string[], expec
 
 async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: IndicatorsInput): Promise<void> {
   await connection.run(`CREATE TABLE nomenclature_category (category INTEGER NOT NULL, label VARCHAR NOT NULL, artificialised BOOLEAN NOT NULL)`);
-  const categories = await connection.createAppender('nomenclature_category');
-  for (const c of [...input.nomenclature.categories].sort((a, b) => a.num - b.num)) {
-    categories.appendInteger(c.num);
-    categories.appendVarchar(c.label);
-    categories.appendBoolean(c.artificialised);
-    categories.endRow();
-  }
-  categories.closeSync();
+  await appendRows(connection, 'nomenclature_category', [...input.nomenclature.categories].sort((a, b) => a.num - b.num).map((c) => [c.num, c.label, c.artificialised]));
   await connection.run(`CREATE TABLE nomenclature_code (axis VARCHAR NOT NULL, code VARCHAR NOT NULL, parent VARCHAR, label VARCHAR NOT NULL)`);
-  const codes = await connection.createAppender('nomenclature_code');
-  for (const [axis, tree] of [['cs', input.nomenclature.couverture], ['us', input.nomenclature.usage]] as const) {
-    for (const entry of [...tree.values()].sort((a, b) => (a.code < b.code ? -1 : 1))) {
-      codes.appendVarchar(axis);
-      codes.appendVarchar(entry.code);
-      if (entry.parent === null) codes.appendNull();
-      else codes.appendVarchar(entry.parent);
-      codes.appendVarchar(entry.label);
-      codes.endRow();
-    }
-  }
-  codes.closeSync();
+  const trees = [['cs', input.nomenclature.couverture], ['us', input.nomenclature.usage]] as const;
+  await appendRows(connection, 'nomenclature_code', trees.flatMap(([axis, tree]) =>
+    [...tree.values()].sort((a, b) => (a.code < b.code ? -1 : 1)).map((entry) => [axis, entry.code, entry.parent, entry.label]),
+  ));
   const metadata: Record<string, string> = {
     ...input.runMetadata,
     tool_version: TOOL_VERSION,
@@ -270,11 +217,5 @@ async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: 
     indicator_options: JSON.stringify(input.indicators ?? {}),
   };
   await connection.run(`CREATE TABLE run_metadata (key VARCHAR NOT NULL, value VARCHAR)`);
-  const rows = await connection.createAppender('run_metadata');
-  for (const key of Object.keys(metadata).sort()) {
-    rows.appendVarchar(key);
-    rows.appendVarchar(metadata[key]!);
-    rows.endRow();
-  }
-  rows.closeSync();
+  await appendRows(connection, 'run_metadata', Object.keys(metadata).sort().map((key) => [key, metadata[key]!]));
 }

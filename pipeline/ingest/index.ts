@@ -15,13 +15,14 @@
 import { statfs, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
+import { classify, unclassified } from '../../nomenclature/classify.js';
 import { loadNomenclature, loadProfile } from '../../nomenclature/loader.js';
 import type { Nomenclature, Profile } from '../../nomenclature/loader.js';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger, type Progress } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { runInWorkers } from '../core/worker-pool.js';
-import { STAGED_FIELDS, type LandClasses, type StagedVintage, type StageManifest } from '../core/types.js';
+import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/types.js';
 import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
 
@@ -277,9 +278,7 @@ function copyFeatures(
       if (error instanceof UserError) throw new UserError(error.message, { ...where, feature: id, remedy: error.context.remedy });
       throw error;
     }
-    const anyMissing = roles.some((role) => values[role] === '');
-    const codes = anyMissing ? null : profile.toCsUs(values);
-    let classes: LandClasses | null = codes ? nomenclature.classify(codes.codeCs, codes.codeUs, official) : null;
+    let classes = classify(nomenclature, profile, values, official);
     if (!classes) {
       const label = roles.map((role) => values[role] || '<missing>').join(' × ');
       const entry = unknown.get(label);
@@ -287,7 +286,7 @@ function copyFeatures(
       else unknown.set(label, { count: 1, example: id });
       if (!report) continue;
       repairs.unclassified_features++;
-      classes = nomenclature.unclassified(codes?.codeCs ?? values[roles[0]!] ?? '', codes?.codeUs ?? (roles[1] ? values[roles[1]]! : ''));
+      classes = unclassified(nomenclature, profile, values);
     }
 
     let geometry: gdal.Geometry | null;

@@ -18,6 +18,7 @@ import { UserError } from '../core/errors.js';
 import { polygonHash, polygonalParts, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { serveTasks } from '../core/worker-pool.js';
+import { appendRows } from '../core/duckdb.js';
 import { sqlString } from '../core/sql.js';
 
 export interface WorkerVintage {
@@ -363,37 +364,9 @@ async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string
       class_key VARCHAR, area_m2 DOUBLE, geom BLOB)`);
     await conn.run(`CREATE TABLE class_part (part INTEGER, pkey BIGINT, vintage INTEGER, code_cs VARCHAR, code_us VARCHAR,
       category INTEGER, artificialised BOOLEAN, artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
-    const pa = await conn.createAppender('piece_part');
-    const ca = await conn.createAppender('class_part');
-    pieces.forEach((p, n) => {
-      pa.appendInteger(part);
-      pa.appendBigInt(BigInt(n));
-      pa.appendVarchar(p.commune_code);
-      pa.appendBigInt(p.kx);
-      pa.appendBigInt(p.ky);
-      pa.appendBigInt(p.ka);
-      pa.appendVarchar(p.classKey);
-      pa.appendDouble(p.area);
-      pa.appendBlob(p.wkb);
-      pa.endRow();
-      for (const { year, cls } of p.classes) {
-        ca.appendInteger(part);
-        ca.appendBigInt(BigInt(n));
-        ca.appendInteger(year);
-        ca.appendVarchar(cls.code_cs);
-        ca.appendVarchar(cls.code_us);
-        ca.appendInteger(cls.category);
-        ca.appendBoolean(cls.artificialised);
-        ca.appendVarchar(cls.artif_rule);
-        ca.appendBoolean(cls.sealed);
-        ca.appendVarchar(cls.enaf);
-        if (cls.destination === null) ca.appendNull();
-        else ca.appendVarchar(cls.destination);
-        ca.endRow();
-      }
-    });
-    pa.closeSync();
-    ca.closeSync();
+    await appendRows(conn, 'piece_part', pieces.map((p, n) => [part, BigInt(n), p.commune_code, p.kx, p.ky, p.ka, p.classKey, p.area, p.wkb]));
+    await appendRows(conn, 'class_part', pieces.flatMap((p, n) => p.classes.map(({ year, cls }) =>
+      [part, BigInt(n), year, cls.code_cs, cls.code_us, cls.category, cls.artificialised, cls.artif_rule, cls.sealed, cls.enaf, cls.destination])));
     await conn.run(`COPY piece_part TO ${sqlString(pieceFile)} (FORMAT parquet)`);
     await conn.run(`COPY class_part TO ${sqlString(classFile)} (FORMAT parquet)`);
   } finally {

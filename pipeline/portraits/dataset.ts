@@ -5,9 +5,8 @@
  * @example const data = await loadPortraitDataset(connection);
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { TERRITORY_LEVELS_TOP_DOWN, type TerritoryLevel } from '../core/territory-levels.js';
 
-export const LEVELS = ['region', 'departement', 'scot', 'epci', 'commune'] as const;
-export type Level = (typeof LEVELS)[number];
 
 export type Value = string | number | boolean | null;
 export type Row = Record<string, Value | Value[]>;
@@ -15,7 +14,7 @@ export type Row = Record<string, Value | Value[]>;
 export const territoryKey = (level: string, code: string): string => `${level}\t${code}`;
 
 export interface TerritoryInfo {
-  level: Level;
+  level: TerritoryLevel;
   code: string;
   name: string;
   areaM2: number;
@@ -30,7 +29,7 @@ export interface PortraitDataset {
   /** `portrait_territory` rows. */
   portrait: Map<string, Row>;
   /** Commune code → every (level, code) it belongs to. */
-  membershipOfCommune: Map<string, Array<{ level: Level; code: string }>>;
+  membershipOfCommune: Map<string, Array<{ level: TerritoryLevel; code: string }>>;
   /** Territory key → its commune codes. */
   communesOf: Map<string, string[]>;
   stock: Map<string, Row[]>;
@@ -83,14 +82,14 @@ export const num = (row: Row | undefined, column: string): number | null => {
   return typeof v === 'number' ? v : null;
 };
 
-export const levelRank = (level: string): number => LEVELS.indexOf(level as Level);
+export const levelRank = (level: string): number => TERRITORY_LEVELS_TOP_DOWN.indexOf(level as TerritoryLevel);
 
 export async function loadPortraitDataset(connection: DuckDBConnection): Promise<PortraitDataset> {
   const territoryRows = await rows(connection, 'SELECT level, code, name, area_m2, coverage_status, vintages FROM territory');
   const territories: TerritoryInfo[] = territoryRows
     .filter((r) => levelRank(String(r.level)) >= 0)
     .map((r) => ({
-      level: r.level as Level,
+      level: r.level as TerritoryLevel,
       code: String(r.code),
       name: String(r.name ?? r.code),
       areaM2: Number(r.area_m2),
@@ -102,11 +101,11 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
   const wkb = new Map<string, Uint8Array>();
   for (const r of wkbReader.getRowObjectsJS()) wkb.set(territoryKey(String(r.level), String(r.code)), r.wkb as unknown as Uint8Array);
 
-  const membershipOfCommune = new Map<string, Array<{ level: Level; code: string }>>();
+  const membershipOfCommune = new Map<string, Array<{ level: TerritoryLevel; code: string }>>();
   const communesOf = new Map<string, string[]>();
   for (const r of await rows(connection, 'SELECT commune_code, level, code FROM membership ORDER BY commune_code, level, code')) {
     const commune = String(r.commune_code);
-    const entry = { level: r.level as Level, code: String(r.code) };
+    const entry = { level: r.level as TerritoryLevel, code: String(r.code) };
     membershipOfCommune.set(commune, [...(membershipOfCommune.get(commune) ?? []), entry]);
     const key = territoryKey(entry.level, entry.code);
     const list = communesOf.get(key);

@@ -16,13 +16,14 @@ import pLimit from 'p-limit';
 import { inStage, UserError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
-import { type Level, LEVELS, type PortraitDataset, REQUIRED_TABLES, levelRank, loadPortraitDataset, num, territoryKey } from './dataset.js';
+import { type PortraitDataset, REQUIRED_TABLES, levelRank, loadPortraitDataset, num, territoryKey } from './dataset.js';
 import { portraitTablesSql } from './portrait-tables.js';
 import { buildPortraitModel, portraitFile, ringsFor } from './portrait-model.js';
 import { type IndexEntry, renderIndexHtml, renderPortraitHtml } from './render-html.js';
 import { renderPortraitMarkdown } from './render-markdown.js';
-import { ringsBbox } from './wkb.js';
+import { ringsBbox } from '../core/wkb.js';
 import { sqlString } from '../core/sql.js';
+import { TERRITORY_LEVELS_TOP_DOWN, type TerritoryLevel } from '../core/territory-levels.js';
 
 export interface BuildPortraitsInput {
   /** `ocs.duckdb` written by `ocs-zan run` (opened read-write: the portrait tables are added). */
@@ -30,7 +31,7 @@ export interface BuildPortraitsInput {
   /** Output directory, e.g. `OUT/portraits`. */
   out: string;
   /** Levels to publish (all when omitted). */
-  levels?: readonly Level[];
+  levels?: readonly TerritoryLevel[];
   /** Territory codes to publish (all of the selected levels when omitted). */
   codes?: readonly string[];
   force?: boolean;
@@ -75,7 +76,7 @@ async function createPortraitTables(connection: DuckDBConnection): Promise<void>
 }
 
 function selectTerritories(data: PortraitDataset, input: BuildPortraitsInput): PortraitDataset['territories'] {
-  const levels = new Set(input.levels ?? LEVELS);
+  const levels = new Set(input.levels ?? TERRITORY_LEVELS_TOP_DOWN);
   let selected = data.territories.filter((t) => levels.has(t.level));
   if (input.codes && input.codes.length > 0) {
     const wanted = new Set(input.codes);
@@ -127,7 +128,7 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
       return loadPortraitDataset(connection);
     });
     const selected = selectTerritories(data, input);
-    logger.info(`portraits: ${selected.length} territories (${LEVELS.filter((l) => selected.some((t) => t.level === l)).join(', ')})`);
+    logger.info(`portraits: ${selected.length} territories (${TERRITORY_LEVELS_TOP_DOWN.filter((l) => selected.some((t) => t.level === l)).join(', ')})`);
 
     const result = await inStage('portraits', 'render', async () => {
       const rings = ringsFor(data);

@@ -8,11 +8,12 @@
 import type Flatbush from 'flatbush';
 import { DESTINATIONS } from '../core/types.js';
 import { figureKind, formatFigure, formatNumber } from './format.js';
-import { type Level, type PortraitDataset, type Row, type TerritoryInfo, levelRank, num, territoryKey } from './dataset.js';
+import { type PortraitDataset, type Row, type TerritoryInfo, levelRank, num, territoryKey } from './dataset.js';
 import { CATEGORY_COLORS, FLUX_COLORS, type MapFeature, type Series, choroplethMap, groupedBars, stackedBars, trajectoryChart } from './svg-charts.js';
-import { polygonRings, ringsBbox } from './wkb.js';
+import { polygonRings, ringsBbox } from '../core/wkb.js';
+import { type TerritoryLevel } from '../core/territory-levels.js';
 
-export const LEVEL_LABELS: Record<Level, string> = {
+export const LEVEL_LABELS: Record<TerritoryLevel, string> = {
   region: 'Région',
   departement: 'Département',
   scot: 'SCoT',
@@ -20,8 +21,8 @@ export const LEVEL_LABELS: Record<Level, string> = {
   commune: 'Commune',
 };
 
-/** Level names inside a sentence: singular and plural. */
-const LEVEL_NOUNS: Record<Level, [string, string]> = {
+/** TerritoryLevel names inside a sentence: singular and plural. */
+const LEVEL_NOUNS: Record<TerritoryLevel, [string, string]> = {
   region: ['région', 'régions'],
   departement: ['département', 'départements'],
   scot: ['SCoT', 'SCoT'],
@@ -132,9 +133,9 @@ function link(data: PortraitDataset, ctx: ModelContext, level: string, code: str
 }
 
 /** Levels above, with the territories this one belongs to (from membership, majority of communes). */
-function ancestors(data: PortraitDataset, t: TerritoryInfo): Array<{ level: Level; code: string }> {
+function ancestors(data: PortraitDataset, t: TerritoryInfo): Array<{ level: TerritoryLevel; code: string }> {
   const communes = data.communesOf.get(territoryKey(t.level, t.code)) ?? [];
-  const counts = new Map<string, { level: Level; code: string; n: number }>();
+  const counts = new Map<string, { level: TerritoryLevel; code: string; n: number }>();
   for (const commune of communes)
     for (const m of data.membershipOfCommune.get(commune) ?? []) {
       if (levelRank(m.level) >= levelRank(t.level) || m.level === t.level) continue;
@@ -145,7 +146,7 @@ function ancestors(data: PortraitDataset, t: TerritoryInfo): Array<{ level: Leve
       entry.n++;
       counts.set(key, entry);
     }
-  const best = new Map<Level, { level: Level; code: string; n: number }>();
+  const best = new Map<TerritoryLevel, { level: TerritoryLevel; code: string; n: number }>();
   for (const c of [...counts.values()].sort((a, b) => b.n - a.n || a.code.localeCompare(b.code))) if (!best.has(c.level)) best.set(c.level, c);
   return [...best.values()].sort((a, b) => levelRank(a.level) - levelRank(b.level)).map(({ level, code }) => ({ level, code }));
 }
@@ -159,7 +160,7 @@ function mapMembers(data: PortraitDataset, ctx: ModelContext, t: TerritoryInfo):
     const ids = ctx.communeIndex.search(minX, minY, maxX, maxY);
     return ids.map((i) => data.byKey.get(ctx.communeKeys[i]!)!).sort((a, b) => a.code.localeCompare(b.code));
   }
-  const childLevel: Level = t.level === 'region' ? 'departement' : t.level === 'departement' ? 'epci' : 'commune';
+  const childLevel: TerritoryLevel = t.level === 'region' ? 'departement' : t.level === 'departement' ? 'epci' : 'commune';
   const children = data.territories.filter((c) => c.level === childLevel && data.portrait.get(territoryKey(c.level, c.code))?.parent_code === t.code);
   if (childLevel !== 'commune' && children.length > 0) return children;
   return (data.communesOf.get(key) ?? []).map((code) => data.byKey.get(territoryKey('commune', code))).filter((c): c is TerritoryInfo => c !== undefined);

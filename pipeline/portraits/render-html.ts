@@ -6,8 +6,8 @@
  * @example const html = renderPortraitHtml(model);
  */
 import { esc, formatFigure } from './format.js';
-import { type Level, LEVELS } from './dataset.js';
 import { type Cell, LEVEL_LABELS, type PortraitModel, type Table } from './portrait-model.js';
+import { TERRITORY_LEVELS_TOP_DOWN, type TerritoryLevel } from '../core/territory-levels.js';
 
 const CSS = `
 :root{color-scheme:light}
@@ -85,7 +85,7 @@ export function renderPortraitHtml(model: PortraitModel): string {
 }
 
 export interface IndexEntry {
-  level: Level;
+  level: TerritoryLevel;
   code: string;
   name: string;
   file: string;
@@ -124,7 +124,7 @@ document.getElementById('niveau').addEventListener('change', function (e) {
 `;
 
 export function renderIndexHtml(entries: IndexEntry[], generated: { title: string }): string {
-  const levels = LEVELS.filter((l) => entries.some((e) => e.level === l));
+  const levels = TERRITORY_LEVELS_TOP_DOWN.filter((l) => entries.some((e) => e.level === l));
   const num = (value: number | null | boolean, kind: Parameters<typeof formatFigure>[0]): string =>
     `<td class="num" data-sort-value="${value === null ? '' : Number(value)}">${esc(formatFigure(kind, value))}</td>`;
   const rows = entries

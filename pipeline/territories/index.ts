@@ -16,10 +16,10 @@ import { createRequire } from 'node:module';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
-import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll } from '../core/polygons.js';
+import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
 import { splitLayer } from '../ingest/source.js';
+import type { TerritoryLevel } from '../core/territory-levels.js';
 
-export type TerritoryLevel = 'commune' | 'epci' | 'scot' | 'departement' | 'region';
 
 export interface Commune {
   code: string;
@@ -334,30 +334,9 @@ export async function readTerritories(options: ReadTerritoriesInput): Promise<Te
   return { communes, levels: membership(communes, scot, report), report };
 }
 
-export interface TerritoryGeometry {
-  level: TerritoryLevel;
-  code: string;
-  name: string;
-  area_m2: number;
-  geomWkb: Buffer;
-}
+export type TerritoryGeometry = MemberUnion<TerritoryLevel>;
 
 /** One geometry per territory of every level: communes as cleaned, higher levels as the union of their members. */
 export function territoryGeometries(territories: Territories): TerritoryGeometry[] {
-  const byCode = new Map(territories.communes.map((c) => [c.code, c]));
-  const groups = new Map<string, { level: TerritoryLevel; code: string; name: string; members: string[] }>();
-  for (const row of territories.levels) {
-    const key = `${row.level}\u0000${row.code}`;
-    const group = groups.get(key) ?? { level: row.level, code: row.code, name: row.name, members: [] };
-    group.members.push(row.commune_code);
-    groups.set(key, group);
-  }
-  const out: TerritoryGeometry[] = [];
-  for (const group of [...groups.values()].sort((a, b) => (a.level + a.code < b.level + b.code ? -1 : 1))) {
-    const polygons = group.members.flatMap((code) => polygonalParts(gdal.Geometry.fromWKB(byCode.get(code)!.geomWkb)));
-    const union = unionAll(polygons);
-    if (!union) continue;
-    out.push({ level: group.level, code: group.code, name: group.name, area_m2: areaOf(union), geomWkb: union.toWKB() });
-  }
-  return out;
+  return unionMembers(territories.levels, new Map(territories.communes.map((c) => [c.code, c.geomWkb])));
 }

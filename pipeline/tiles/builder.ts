@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { GeoJSONVT, type GeoJSONVTFeature, type GeoJSONVTTile } from '@maplibre/geojson-vt';
 import { fromGeojsonVt } from '@maplibre/vt-pbf';
-import type { BBox } from './geo.js';
+import type { BBox } from '../core/wkb.js';
 import { tileRange } from './geo.js';
 import { zxyToTileId } from './pmtiles-writer.js';
 

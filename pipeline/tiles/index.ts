@@ -28,9 +28,11 @@ import type { PartitionResult, WorkerInit } from './worker.js';
 
 export const ATTRIBUTION = 'OCS GE IGN / ocs-zan';
 export const DEFAULT_TILE_BUDGET_BYTES = 500_000;
+/** Default zoom range: the département overview (6) to full detail (14); MAX_ZOOM bounds --maxzoom. */
+export const DEFAULT_ZOOMS = { minzoom: 6, maxzoom: 14 } as const;
+export const MAX_ZOOM = 16;
 /** Zoom of the partitions that produce themselves and all their descendants (a z12 tile is ~6 km wide in France: bounded memory with dense OCS). */
 const PARTITION_ZOOM = 12;
-const MAX_ZOOM_LIMIT = 16;
 
 export type TileFormat = 'pmtiles';
 
@@ -83,8 +85,8 @@ async function runPartitions(partitions: Partition[], jobs: number, init: Omit<W
 
 function checkInput(input: BuildTilesInput, minzoom: number, maxzoom: number): void {
   if (!existsSync(input.db)) throw new UserError('DuckDB file not found', { file: input.db, remedy: 'run `ocs-zan run` first or fix --db' });
-  if (!Number.isInteger(minzoom) || !Number.isInteger(maxzoom) || minzoom < 0 || maxzoom > MAX_ZOOM_LIMIT || minzoom > maxzoom) {
-    throw new UserError(`invalid zoom range ${minzoom}–${maxzoom}`, { remedy: `use 0 <= --minzoom <= --maxzoom <= ${MAX_ZOOM_LIMIT}` });
+  if (!Number.isInteger(minzoom) || !Number.isInteger(maxzoom) || minzoom < 0 || maxzoom > MAX_ZOOM || minzoom > maxzoom) {
+    throw new UserError(`invalid zoom range ${minzoom}–${maxzoom}`, { remedy: `use 0 <= --minzoom <= --maxzoom <= ${MAX_ZOOM}` });
   }
   if ((input.format ?? 'pmtiles') !== 'pmtiles') throw new UserError(`unsupported tile format ${input.format}`, { remedy: 'use --format pmtiles' });
 }
@@ -92,8 +94,8 @@ function checkInput(input: BuildTilesInput, minzoom: number, maxzoom: number): v
 export async function buildTiles(input: BuildTilesInput): Promise<BuildTilesSummary> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
-  const minzoom = input.minzoom ?? 6;
-  const maxzoom = input.maxzoom ?? 14;
+  const minzoom = input.minzoom ?? DEFAULT_ZOOMS.minzoom;
+  const maxzoom = input.maxzoom ?? DEFAULT_ZOOMS.maxzoom;
   const budgetBytes = input.budgetBytes ?? DEFAULT_TILE_BUDGET_BYTES;
   checkInput(input, minzoom, maxzoom);
   const db = path.resolve(input.db);

@@ -13,7 +13,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
-import { type BBox, Lambert93, tileRange, wkbBBox } from './geo.js';
+import { type BBox, wkbBBox } from '../core/wkb.js';
+import { Lambert93, tileRange } from './geo.js';
 import { buildLegend, type LegendEntry } from './legend.js';
 import { sqlString } from '../core/sql.js';
 
