@@ -5,7 +5,7 @@ import { loadNomenclature } from '../nomenclature/loader.js';
 import { inStage } from './core/errors.js';
 import { exportTables } from './exports/index.js';
 import { ingestVintages, type IngestOptions, type VintageSource } from './ingest/index.js';
-import { datasetFiles, filesSha256, splitLayer } from './ingest/source.js';
+import { datasetFiles, filesSha256, splitLayer } from './core/datasets.js';
 import { silentLogger, type Logger } from './core/log.js';
 import { computeIndicators } from './indicators/index.js';
 import { AtomicOutput } from './core/atomic-output.js';

@@ -23,7 +23,8 @@ import { silentLogger, type Logger, type Progress } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/types.js';
-import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, multiDateYears, openDataset, openSource, parseArtif, splitLayer, unreadable, type OpenedSource, type VintageSource } from './source.js';
+import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
+import { multiDateYears, openSource, parseArtif, type OpenedSource, type VintageSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
 
 export type { VintageSource } from './source.js';

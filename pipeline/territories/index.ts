@@ -17,7 +17,7 @@ import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
 import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
-import { splitLayer } from '../ingest/source.js';
+import { splitLayer } from '../core/datasets.js';
 import type { TerritoryLevel } from '../core/territory-levels.js';
 
 
