@@ -1,9 +1,10 @@
-/** `ocs-zan fixtures generate|dirty`: synthetic OCS GE vintages over real communes, and the faulty-input set. */
+/** `ocs-zan fixtures generate|ign|dirty`: synthetic OCS GE vintages over real communes, IGN-style deliveries, and the faulty-input set. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
 import { writeDirtyFixtures } from '../../fixtures/generator/dirty.js';
 import { DEFAULT_VINTAGES, generateFixtures, type Density } from '../../fixtures/generator/generate.js';
+import { generateIgnDeliveries } from '../../fixtures/generator/ign.js';
 import type { CommuneSelection } from '../../fixtures/generator/communes.js';
 import { options, positiveInteger } from '../options.js';
 
@@ -50,6 +51,31 @@ export function register(program: Command): void {
       });
       const polygons = Object.entries(result.polygons).map(([year, n]) => `${year}: ${n}`).join(', ');
       program.configureOutput().writeOut?.(`${result.path}: ${result.communes} communes, polygons ${polygons}, ${result.seconds.toFixed(1)} s\n`);
+    });
+  fixtures
+    .command('ign')
+    .description('write synthetic IGN OCS GE deliveries (7z archives named as IGN publishes them) for Grand Est départements, and communes.gpkg')
+    .addOption(options.out('output directory'))
+    .addOption(new Option('--dep <codes>', 'comma-separated départements; the first is written as GeoPackage, the others as Shapefiles').makeOptionMandatory())
+    .addOption(new Option('--count <n>', 'communes per département').argParser(positiveInteger).default(2))
+    .addOption(new Option('--seed <n>', 'random seed (same seed, same polygons)').argParser(positiveInteger).default(1))
+    .addOption(new Option('--discrepancy <dep>', "drop the largest polygon of this département's zan_evol layer, so that the cross-check has a gap to flag"))
+    .addOption(new Option('--communes-dir <dir>', 'directory of communes-<dep>-*.geojson files (default: ../shared/data/communes-grand-est-2018)'))
+    .addOption(options.force())
+    .addOption(options.quiet())
+    .action(async (flags: { out: string; dep: string; count: number; seed: number; discrepancy?: string; communesDir?: string; force: boolean; quiet: boolean }) => {
+      const result = await generateIgnDeliveries({
+        out: flags.out,
+        deps: flags.dep.split(',').map((d) => d.trim()).filter(Boolean),
+        communesPerDep: flags.count,
+        seed: flags.seed,
+        ...(flags.discrepancy !== undefined ? { discrepancy: flags.discrepancy } : {}),
+        ...(flags.communesDir !== undefined ? { communesDir: flags.communesDir } : {}),
+        force: flags.force,
+        logger: createLogger({ quiet: flags.quiet }),
+      });
+      const vintages = Object.entries(result.vintages).map(([key, v]) => `${key}: ${v.polygons} polygons (${v.critSeuil} crit_seuil)`).join(', ');
+      program.configureOutput().writeOut?.(`${result.dir}: ${result.archives.length} archives; ${vintages}${result.discrepancyM2 > 0 ? `; planted gap ${result.discrepancyM2.toFixed(2)} m²` : ''}\n`);
     });
   fixtures
     .command('dirty')
