@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { multiDateSources, parseVintageSpec, type IngestOptions, type VintageSource } from '../pipeline/ingest/index.js';
+import { assertUsable, deliveryListing, scanDeliveries, type DeliveryScan } from '../pipeline/ingest/deliveries.js';
 import { UserError } from '../pipeline/core/errors.js';
 import type { StageManifest } from '../pipeline/core/types.js';
 import { collect, options } from './options.js';
@@ -14,6 +15,9 @@ export interface IngestFlags {
   field: string[];
   assumeCrs?: string;
   unknownCodes: 'error' | 'report';
+  ocsge?: string;
+  cache?: string;
+  dryRun: boolean;
 }
 
 export function addIngestOptions(command: Command): Command {
@@ -25,6 +29,14 @@ export function addIngestOptions(command: Command): Command {
         'one layer (PATH[#layer]) holding a code column per vintage (code_cs_2019, code_us_2019…); with it, --vintage YEAR restricts the years',
       ),
     )
+    .addOption(
+      new Option(
+        '--ocsge <dir>',
+        'folder of IGN OCS GE deliveries as downloaded (7z archives or extracted folders, any nesting, any number of départements); département, millésime and product come from their names',
+      ).conflicts('multiDate'),
+    )
+    .addOption(new Option('--cache <dir>', "extract --ocsge archives into this folder, once per archive (keyed by its sha256), instead of the run's temporary folder"))
+    .addOption(new Option('--dry-run', 'with --ocsge: list what was found, what will be used and what is ignored and why, then stop').default(false))
     .addOption(new Option('--profile <name|file>', "source nomenclature profile: 'ocsge', 'example-regional' or a YAML file").default('ocsge'))
     .addOption(new Option('--cs-field <name>', 'field holding the couverture code (default: the profile candidates, case-insensitive)'))
     .addOption(new Option('--us-field <name>', 'field holding the usage code'))
@@ -44,6 +56,19 @@ export function sourcesFrom(flags: IngestFlags): VintageSource[] {
     return Number(spec);
   });
   return multiDateSources(flags.multiDate, { profile: flags.profile, fields: fieldOverrides(flags), years });
+}
+
+/** The deliveries of --ocsge, or null; with --dry-run, prints their listing and returns 'done'. */
+export async function deliveriesFrom(flags: IngestFlags, writeOut: (text: string) => void): Promise<DeliveryScan | null | 'done'> {
+  if (flags.ocsge === undefined) {
+    if (flags.dryRun) throw new UserError('--dry-run lists the deliveries of --ocsge', { remedy: 'pass --ocsge DIR' });
+    return null;
+  }
+  const scan = await scanDeliveries(flags.ocsge);
+  if (!flags.dryRun) return scan;
+  writeOut(deliveryListing(scan));
+  assertUsable(scan);
+  return 'done';
 }
 
 export function fieldOverrides(flags: IngestFlags): Record<string, string> {

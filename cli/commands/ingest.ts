@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { ingestVintages } from '../../pipeline/ingest/index.js';
+import { ingestDeliveries, ingestVintages } from '../../pipeline/ingest/index.js';
 import { createLogger } from '../../pipeline/core/log.js';
-import { addIngestOptions, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
+import { addIngestOptions, deliveriesFrom, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
 import { options } from '../options.js';
 
 interface Flags extends IngestFlags {
@@ -22,14 +22,20 @@ export function register(program: Command): void {
     .addOption(options.force())
     .addOption(options.quiet())
     .action(async (flags: Flags, self: Command) => {
-      const manifest = await ingestVintages(sourcesFrom(flags), {
+      const writeOut = self.configureOutput().writeOut!;
+      const deliveries = await deliveriesFrom(flags, writeOut);
+      if (deliveries === 'done') return;
+      const options = {
         ...ingestOptionsFrom(flags),
         stageDir: flags.out,
         force: flags.force,
         jobs: flags.jobs,
         quiet: flags.quiet,
         logger: createLogger({ quiet: flags.quiet }),
-      });
-      self.configureOutput().writeOut!(ingestSummary(manifest));
+      };
+      const manifest = deliveries
+        ? await ingestDeliveries(deliveries, sourcesFrom(flags), { ...options, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) })
+        : await ingestVintages(sourcesFrom(flags), options);
+      writeOut(ingestSummary(manifest));
     });
 }

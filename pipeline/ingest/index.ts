@@ -12,7 +12,7 @@
  *   const manifest = await ingestVintages([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
  *   manifest.vintages[0].countsByCategory['1']; // m² of category 1 (built)
  */
-import { statfs, stat, writeFile } from 'node:fs/promises';
+import { rm, statfs, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { classify, unclassified } from '../../nomenclature/classify.js';
@@ -26,6 +26,7 @@ import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/t
 import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
 import { multiDateYears, openSource, parseArtif, type OpenedSource, type VintageSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
+import { openDeliveries, type DeliveryScan } from './deliveries.js';
 
 export type { VintageSource } from './source.js';
 
@@ -108,7 +109,7 @@ interface Plan {
 /** Stages the given vintages; resolves to the manifest written beside them. */
 export async function ingestVintages(sources: VintageSource[], options: IngestOptions): Promise<StageManifest> {
   const logger = options.logger ?? silentLogger;
-  if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer] or --multi-date PATH' });
+  if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer], --multi-date PATH or --ocsge DIR' });
   const nomenclature = loadNomenclature();
   const profile = loadProfile(options.profile ?? 'ocsge');
   const unknownRoles = Object.keys(options.fields ?? {}).filter((role) => !(role in profile.roles));
@@ -129,6 +130,21 @@ export async function ingestVintages(sources: VintageSource[], options: IngestOp
     await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;
   });
+}
+
+/**
+ * Stages the vintages of IGN deliveries (`--ocsge`, see deliveries.ts) along with `sources`. Archives
+ * are extracted into `cacheDir`, else into a temporary sibling of the stage directory removed afterwards.
+ */
+export async function ingestDeliveries(scan: DeliveryScan, sources: VintageSource[], options: IngestOptions & { cacheDir?: string }): Promise<StageManifest> {
+  const stage = path.resolve(options.stageDir);
+  const workDir = path.join(path.dirname(stage), `.${path.basename(stage)}.ocsge-${process.pid}`);
+  try {
+    const opened = await inStage('ingest', 'ocsge', () => openDeliveries(scan, { workDir, ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}) }));
+    return await ingestVintages([...sources, ...opened.sources], options);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
 }
 
 /** One vintage to stage: what a worker process needs to open, classify and write it. */
@@ -381,7 +397,7 @@ async function stageVintage(
     departement: plan.source.departement,
     key,
     path: fileName,
-    source: { path: opened.file, layer: opened.layerName, sha256: await filesSha256(plan.files), crs: opened.crs },
+    source: { path: plan.source.origin ?? opened.file, layer: opened.layerName, sha256: await filesSha256(plan.files), crs: opened.crs },
     features: staged,
     areaM2,
     repairs: { ...repairs },

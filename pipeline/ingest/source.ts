@@ -19,6 +19,8 @@ export interface VintageSource {
   /** Dataset path; may end with `#layer` when `layer` is not given. */
   path: string;
   layer?: string;
+  /** Where the data came from when `path` is an extracted copy (`archive!member`): recorded instead of `path`. */
+  origin?: string;
 }
 
 export interface FieldPlan {
