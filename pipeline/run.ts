@@ -6,6 +6,7 @@ import { inStage } from './core/errors.js';
 import { exportTables } from './exports/index.js';
 import { ingestVintages, type IngestOptions, type VintageSource } from './ingest/index.js';
 import { datasetFiles, filesSha256, splitLayer } from './core/datasets.js';
+import { openDeliveries, type DeliveryEntry, type DeliveryScan } from './ingest/deliveries.js';
 import { silentLogger, type Logger } from './core/log.js';
 import { computeIndicators } from './indicators/index.js';
 import { AtomicOutput } from './core/atomic-output.js';
@@ -14,7 +15,7 @@ import { buildPortraits } from './portraits/index.js';
 import { PhaseMeter } from './core/resources.js';
 import { readTerritories, territoryGeometries, type ReadTerritoriesInput, type TerritoriesReport } from './territories/index.js';
 import { buildTiles, DEFAULT_ZOOMS } from './tiles/index.js';
-import type { StageManifest } from './core/types.js';
+import type { IgnDifferenceSource, StageManifest } from './core/types.js';
 import { TOOL_VERSION } from './core/version.js';
 
 /**
@@ -30,6 +31,8 @@ import { TOOL_VERSION } from './core/version.js';
 
 export interface RunInput {
   sources: VintageSource[];
+  /** IGN OCS GE deliveries (`--ocsge`): their vintages join `sources`, their difference layers feed check_ign_difference. */
+  deliveries?: { scan: DeliveryScan; cacheDir?: string };
   ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
   territories: ReadTerritoriesInput;
   out: string;
@@ -59,9 +62,23 @@ export interface RunSummary {
   tables: Record<string, number>;
   tiles: { path: string; tiles: number; bytes: number } | null;
   portraits: { index: string; portraits: number } | null;
+  /** Largest gaps of check_ign_difference at commune level (empty without IGN difference products). */
+  ignGaps: IgnGap[];
   stages: StageTiming[];
   seconds: number;
 }
+
+export interface IgnGap {
+  code: string;
+  period: string;
+  measure: string;
+  ours_m2: number;
+  ign_m2: number;
+  diff_m2: number;
+}
+
+/** Gaps of check_ign_difference shown in the run summary, largest first. */
+const IGN_GAPS_SHOWN = 5;
 
 const STAGES = ['ingest', 'territories', 'overlay', 'indicators', 'portraits', 'exports', 'tiles'] as const;
 
@@ -74,7 +91,18 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   try {
     return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
       meter.start('ingest');
-      const manifest = await ingestVintages(input.sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
+      // Archives are extracted into the output's temporary folder (or the cache), removed once the indicators are built.
+      const deliveryDir = path.join(dir, '.ocsge');
+      let sources = input.sources;
+      let ignDifferences: IgnDifferenceSource[] = [];
+      if (input.deliveries) {
+        const { scan, cacheDir } = input.deliveries;
+        const opened = await inStage('ingest', 'ocsge', () => openDeliveries(scan, { workDir: deliveryDir, ...(cacheDir !== undefined ? { cacheDir } : {}) }));
+        logger.info(`ingest: --ocsge ${opened.sources.length} vintages, ${opened.checks.length} IGN difference layers; ${opened.extracted} archives extracted, ${opened.cached} found in the cache`);
+        sources = [...sources, ...opened.sources];
+        ignDifferences = opened.checks;
+      }
+      const manifest = await ingestVintages(sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
 
       meter.start('territories');
       const territories = await inStage('territories', undefined, () => readTerritories(input.territories));
@@ -95,9 +123,12 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
         territories: { ...territories, unions: territoryGeometries(territories) },
         nomenclature,
         runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
+        ignDifferences,
         logger,
       });
       await rm(workDir, { recursive: true, force: true });
+      await rm(deliveryDir, { recursive: true, force: true });
+      const ignGaps = await largestIgnGaps(dbPath);
 
       let portraits: RunSummary['portraits'] = null;
       if (input.portraits !== false) {
@@ -121,7 +152,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       const seconds = (performance.now() - started) / 1000;
       // Timings and --jobs vary from run to run: they go into the database only, after the exports, which stay byte-identical.
       await recordTimings(dbPath, stages, seconds, input.jobs);
-      const summary: RunSummary = { out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, stages, seconds };
+      const summary: RunSummary = { out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps, stages, seconds };
       await writeFile(path.join(dir, 'run-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       return summary;
     });
@@ -149,7 +180,7 @@ function territoriesReportLines(report: TerritoriesReport): string[] {
 }
 
 /** Options that cannot change any result: left out of the exported metadata so that exports compare byte for byte. */
-const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'config']);
+const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'config', 'cache', 'dryRun']);
 
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
 function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats, territoriesSha256: string): Record<string, string> {
@@ -165,11 +196,28 @@ function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersi
     metadata[`input.${vintage.key}`] = JSON.stringify({ path: vintage.source.path, layer: vintage.source.layer, sha256: vintage.source.sha256, crs: vintage.source.crs, features: vintage.features });
     metadata[`repairs.${vintage.key}`] = JSON.stringify(vintage.repairs);
   }
+  if (input.deliveries) metadata['ocsge.deliveries'] = JSON.stringify(input.deliveries.scan.entries.map((e: DeliveryEntry) => [e.status, e.what, e.path, e.reason]));
   const options = Object.fromEntries(Object.entries(input.options ?? {}).filter(([key]) => !OPTIONS_WITHOUT_EFFECT.has(key)));
   metadata['options'] = JSON.stringify(options, Object.keys(options).sort());
   metadata['overlay.pieces'] = String(stats.pieces);
   metadata['overlay.slivers'] = JSON.stringify(stats.slivers);
   return metadata;
+}
+
+/** The commune rows of check_ign_difference with a gap of at least 1 cm², largest first. */
+async function largestIgnGaps(dbPath: string): Promise<IgnGap[]> {
+  const instance = await DuckDBInstance.create(dbPath, { storage_compatibility_version: 'latest', access_mode: 'READ_ONLY' });
+  const connection = await instance.connect();
+  try {
+    const reader = await connection.runAndReadAll(
+      `SELECT code, period, measure, ours_m2, ign_m2, diff_m2 FROM check_ign_difference
+       WHERE level = 'commune' AND abs(diff_m2) >= 0.01 ORDER BY abs(diff_m2) DESC, code, period, measure LIMIT ${IGN_GAPS_SHOWN}`,
+    );
+    return reader.getRowObjectsJS() as unknown as IgnGap[];
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
 }
 
 async function recordTimings(dbPath: string, stages: StageTiming[], seconds: number, jobs: number): Promise<void> {

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
 import { runPipeline, type RunSummary } from '../../pipeline/run.js';
-import { addIngestOptions, formatTable, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
+import { addIngestOptions, deliveriesFrom, formatTable, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
 import { options } from '../options.js';
 
 interface RunFlags extends IngestFlags {
@@ -25,7 +25,7 @@ interface RunFlags extends IngestFlags {
 }
 
 /** Options whose values are paths: in a config file they are relative to the file. */
-const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out']);
+const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out', 'ocsge', 'cache']);
 
 /** `ocs-zan run`: ingest → territories → overlay → indicators → portraits → exports → tiles in one command. */
 export function register(program: Command): void {
@@ -52,11 +52,14 @@ export function register(program: Command): void {
 Example:
   ocs-zan run --vintage 2010=ocs.gpkg#ocsge_2010 --vintage 2019=ocs.gpkg#ocsge_2019 --vintage 2022=ocs.gpkg#ocsge_2022 \\
     --territories communes.geojson --out OUT
+  ocs-zan run --ocsge downloads/ --territories communes.geojson --out OUT   # IGN OCS GE archives as downloaded
 
 Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input, flag, code or CRS).`,
     )
     .hook('preAction', (self) => applyConfigFile(self))
     .action(async (flags: RunFlags, self: Command) => {
+      const deliveries = await deliveriesFrom(flags, self.configureOutput().writeOut!);
+      if (deliveries === 'done') return;
       if (!flags.territories) throw new UserError('no commune polygons given', { remedy: 'pass --territories PATH[#layer] or set territories: in --config' });
       if (!flags.out) throw new UserError('no output directory given', { remedy: 'pass --out DIR or set out: in --config' });
       if (flags.minzoom > flags.maxzoom) throw new UserError(`--minzoom ${flags.minzoom} is above --maxzoom ${flags.maxzoom}`);
@@ -65,6 +68,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
       logger.info(`options: ${JSON.stringify(resolved)}`);
       const summary = await runPipeline({
         sources: sourcesFrom(flags),
+        ...(deliveries ? { deliveries: { scan: deliveries, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) } } : {}),
         ingest: ingestOptionsFrom(flags),
         territories: { path: flags.territories, codeField: flags.codeField, nameField: flags.nameField, ...(flags.scot ? { scotCsv: flags.scot } : {}) },
         out: flags.out,
@@ -146,6 +150,7 @@ function runReport(summary: RunSummary): string {
     '',
     `overlay: ${summary.communes} communes, ${stats.polygonsRead} polygons read, ${stats.pieces} pieces, ${stats.intersections} intersections, fast path ${stats.fastPath.identicalGeometry + stats.fastPath.polygonInsidePiece + stats.fastPath.pieceInsidePolygon}`,
     ...stats.vintages.map((v) => `  vintage ${v.key}: covered ${ha(v.covered_m2)} ha, uncovered ${ha(v.uncovered_m2)} ha, outside communes ${ha(v.outside_communes_m2)} ha`),
+    ...ignGapLines(summary),
     '',
     ...formatTable(
       ['stage', 'seconds', 'peak MB'],
@@ -160,4 +165,18 @@ function runReport(summary: RunSummary): string {
   if (summary.portraits) lines.push(`portraits  ${summary.portraits.index} (${summary.portraits.portraits} territories)`);
   if (summary.tiles) lines.push(`tiles      ${summary.tiles.path} (${summary.tiles.tiles} tiles, ${(summary.tiles.bytes / 2 ** 20).toFixed(1)} MB); view with: ocs-zan serve ${summary.out}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The IGN cross-check in the run summary: its largest commune gaps, or that IGN and we agree. */
+function ignGapLines(summary: RunSummary): string[] {
+  if (!summary.tables['check_ign_difference']) return [];
+  if (summary.ignGaps.length === 0) return ['', 'IGN cross-check (check_ign_difference): every commune agrees with IGN\'s difference layers to the cm²'];
+  return [
+    '',
+    'IGN cross-check (check_ign_difference): largest gaps, ours − IGN, in m²',
+    ...formatTable(
+      ['commune', 'period', 'measure', 'ours', 'IGN', 'gap'],
+      summary.ignGaps.map((g) => [g.code, g.period, g.measure, g.ours_m2.toFixed(2), g.ign_m2.toFixed(2), g.diff_m2.toFixed(2)]),
+    ).map((line) => `  ${line}`),
+  ];
 }

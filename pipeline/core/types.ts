@@ -68,3 +68,18 @@ export interface StageManifest {
   profile: string;
   vintages: StagedVintage[];
 }
+
+/**
+ * An IGN difference layer of an `--ocsge` delivery, compared with our changes in `check_ign_difference`:
+ * `diff` (OCS GE, CS/US changes) or `zan_evol` (ARTIFICIALISATION, `artificialisation` = 1 or −1).
+ */
+export interface IgnDifferenceSource {
+  departement: string;
+  fromYear: number;
+  toYear: number;
+  product: 'diff' | 'zan_evol';
+  path: string;
+  layer: string;
+  /** `archive!member` or folder path, relative to the scanned folder. */
+  origin: string;
+}

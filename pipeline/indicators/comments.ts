@@ -191,6 +191,18 @@ export const INDICATOR_COMMENTS: TableComments = {
       communes_excluded: 'Communes of the territory left out: no consecutive vintage period overlaps the reference decade',
     },
   },
+  check_ign_difference: {
+    table: 'Cross-check of our changes against IGN difference products (--ocsge: DIFF, zan_evol) per territory, period and measure (m², rounded to cm²); never used as data',
+    columns: {
+      level: PERIOD_COLUMNS.level!,
+      code: PERIOD_COLUMNS.code!,
+      period: 'Millésimes compared, from-to (the département’s pair IGN delivered a difference layer for)',
+      measure: 'artificialisation and desartificialisation (zan_evol, artificialisation = 1 / −1), or cs_us_change (DIFF: couverture or usage changed)',
+      ours_m2: 'Area with this change in our pieces between the two millésimes (m²)',
+      ign_m2: 'Area of IGN’s difference polygons with this change, cut by the communes (m²)',
+      diff_m2: 'ours_m2 − ign_m2 (m²): 0 when both agree',
+    },
+  },
 };
 
 /** COMMENT text for the views (tables and columns). */

@@ -12,6 +12,8 @@ import { TOOL_VERSION } from '../core/version.js';
 import { applyComments, BASE_COMMENTS } from './comments.js';
 import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
 import { TERRITORY_LEVELS, type TerritoryLevel } from '../core/territory-levels.js';
+import { ignAreasByCommune, loadIgnAreas } from './ign-difference.js';
+import type { IgnDifferenceSource } from '../core/types.js';
 
 /**
  * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
@@ -58,6 +60,8 @@ export interface IndicatorsInput {
   /** Recorded as `run_metadata` rows (inputs with sha256, options, timings…). */
   runMetadata: Record<string, string>;
   indicators?: IndicatorOptions;
+  /** IGN difference layers of `--ocsge` deliveries, compared with our changes in `check_ign_difference`. */
+  ignDifferences?: readonly IgnDifferenceSource[];
   logger?: Logger;
 }
 
@@ -101,6 +105,7 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
       await writeTerritoryTables(connection, input.territories);
       await loadPieces(connection, pieceFiles, classFiles);
       await loadNomenclatureAndMetadata(connection, input);
+      await loadIgnAreas(connection, ignAreasByCommune(input.ignDifferences ?? [], input.territories.communes));
       logger.info('indicators: computing');
       await runIndicatorSql(connection, input.indicators);
       await applyComments(connection, BASE_COMMENTS);

@@ -51,6 +51,7 @@ export const INDICATOR_TABLES = {
   enaf_summary: ['level', 'code', 'from_rank', 'to_rank'],
   transition: ['level', 'code', 'from_rank', 'to_rank', 'from_category', 'to_category'],
   trajectory: ['level', 'code'],
+  check_ign_difference: ['level', 'code', 'period', 'measure'],
 } as const;
 
 export const INDICATOR_SQL_DIR = path.join(PROJECT_ROOT, 'pipeline', 'indicators', 'sql');

@@ -18,6 +18,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
+import type { IgnDifferenceSource } from '../core/types.js';
 import { isLambert93, layerKind, parseDeliveryName, PRODUCT_LAYER, type DeliveryName, type DeliveryProduct, type LayerKind } from './delivery-names.js';
 import { extractArchive, listArchive } from './seven-zip.js';
 import { openDataset } from '../core/datasets.js';
@@ -60,18 +61,6 @@ export interface DeliveryScan {
   vintages: ChosenLayer[];
   /** IGN difference layers matching a pair of the département's millésimes, sorted. */
   checks: ChosenLayer[];
-}
-
-/** An IGN difference layer to compare with our changes (`check_ign_difference`). */
-export interface IgnDifferenceSource {
-  departement: string;
-  fromYear: number;
-  toYear: number;
-  product: 'diff' | 'zan_evol';
-  path: string;
-  layer: string;
-  /** `archive!member` or folder path, relative to the scanned folder. */
-  origin: string;
 }
 
 const PRODUCT_LABEL: Record<DeliveryProduct, string> = { ocsge: 'OCS GE', diff: 'OCS GE difference', artif: 'ARTIFICIALISATION', zan_evol: 'ARTIFICIALISATION difference' };
