@@ -41,6 +41,8 @@ export interface PortraitDataset {
   enafConsumption: Map<string, Row[]>;
   enafSummary: Map<string, Row[]>;
   trajectory: Map<string, Row>;
+  /** check_ign_difference rows, largest gap first (empty without IGN difference products or in older databases). */
+  ignCheck: Map<string, Row[]>;
   categories: Array<{ category: number; label: string; artificialised: boolean }>;
   /** OCS GE couverture and usage labels by code (empty for databases written before nomenclature_code existed). */
   codeLabels: Map<string, string>;
@@ -118,6 +120,8 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
   const hasCodeTable = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'nomenclature_code'`)).length > 0;
   const codeLabels = new Map<string, string>();
   if (hasCodeTable) for (const r of await rows(connection, 'SELECT code, label FROM nomenclature_code')) codeLabels.set(String(r.code), String(r.label));
+  const hasIgnCheck = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'check_ign_difference'`)).length > 0;
+  const ignCheck = hasIgnCheck ? group(await rows(connection, 'SELECT * FROM check_ign_difference ORDER BY abs(diff_m2) DESC, period, measure')) : new Map<string, Row[]>();
   const trajectory = new Map<string, Row>();
   for (const r of await rows(connection, 'SELECT * FROM trajectory')) trajectory.set(territoryKey(String(r.level), String(r.code)), r);
 
@@ -146,6 +150,7 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
     enafConsumption: group(await rows(connection, 'SELECT * FROM enaf_consumption ORDER BY to_vintage - from_vintage, from_vintage, destination')),
     enafSummary: group(await rows(connection, 'SELECT * FROM enaf_summary ORDER BY to_vintage - from_vintage, from_vintage')),
     trajectory,
+    ignCheck,
     categories: (await rows(connection, 'SELECT category, label, artificialised FROM nomenclature_category ORDER BY category')).map((r) => ({
       category: Number(r.category),
       label: String(r.label),

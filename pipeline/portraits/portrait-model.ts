@@ -501,6 +501,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
       `Nomenclature : ${data.metadata.get('nomenclature_version') ?? 'non renseignée'} ; catégories du décret 2023-1096 (annexe à l’article R.101-1 du code de l’urbanisme).`,
       `Millésimes utilisés : ${t.vintages || '—'}. Surfaces planimétriques en Lambert-93 (EPSG:2154) ; niveaux supérieurs = sommes des communes.`,
       `La consommation d’ENAF est mesurée ici à partir de l’occupation du sol (OCS), non à partir des fichiers fonciers : ce n’est pas le chiffre officiel du Cerema. ${tr?.measure ? `(${tr.measure})` : ''}`.trim(),
+      ...ignCheckParagraph(data.ignCheck.get(key) ?? []),
       `Généré par ocs-zan ${data.metadata.get('tool_version') ?? ''}.`.trim(),
     ],
     chart: null,
@@ -508,4 +509,23 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
   });
 
   return { territory: t, file: portraitFile(t.level, t.code), title: `${levelName} : ${t.name}`, identity, sections };
+}
+
+const IGN_MEASURES: Record<string, string> = {
+  artificialisation: 'artificialisation',
+  desartificialisation: 'désartificialisation',
+  cs_us_change: 'changements de couverture ou d’usage',
+};
+
+/** The IGN cross-check in the methods note: its largest gap (rows come largest first), or that we agree. */
+function ignCheckParagraph(rows: Row[]): string[] {
+  const largest = rows[0];
+  if (!largest) return [];
+  const intro = `Contrôle croisé avec les couches de différence de l’IGN (DIFF, zan_evol ; table check_ign_difference, jamais utilisées comme données) : ${rows.length} comparaisons`;
+  const gap = num(largest, 'diff_m2') ?? 0;
+  if (Math.abs(gap) < 0.01) return [`${intro}, toutes identiques au cm² près.`];
+  return [
+    `${intro} ; plus grand écart : ${IGN_MEASURES[String(largest.measure)] ?? String(largest.measure)} ${String(largest.period)}, ` +
+      `${formatNumber(gap)} m² (ici ${formatNumber(num(largest, 'ours_m2'))} m², IGN ${formatNumber(num(largest, 'ign_m2'))} m²).`,
+  ];
 }
