@@ -68,6 +68,9 @@ const PRODUCT_LABEL: Record<DeliveryProduct, string> = { ocsge: 'OCS GE', diff: 
 const describe = (name: DeliveryName): string =>
   `${PRODUCT_LABEL[name.product]} ${name.departement} ${name.years.join('-')} ${name.format} ${name.crs}`;
 
+/** `archive.7z!member` inside an archive, `folder/member` inside an extracted folder. */
+const memberPath = (delivery: Delivery, file: string): string => `${delivery.relative}${delivery.kind === 'archive' ? '!' : '/'}${file}`;
+
 const posix = (file: string): string => file.split(path.sep).join('/');
 
 /** Walks `dir`, reads archive listings and folder trees, and chooses the layers to use. */
@@ -142,7 +145,7 @@ function choose(root: string, deliveries: Delivery[], entries: DeliveryEntry[]):
     const wanted = PRODUCT_LAYER[name.product];
     const layers = delivery.layers.filter((l) => l.kind === wanted);
     for (const other of delivery.layers.filter((l) => l.kind !== wanted)) {
-      entries.push({ path: `${delivery.relative}!${other.file}`, status: 'ignored', what: other.kind, reason: other.kind === 'zone_construite' ? 'built-up envelopes are not needed' : `a ${other.kind} layer in a ${PRODUCT_LABEL[name.product]} delivery` });
+      entries.push({ path: memberPath(delivery, other.file), status: 'ignored', what: other.kind, reason: other.kind === 'zone_construite' ? 'built-up envelopes are not needed' : `a ${other.kind} layer in a ${PRODUCT_LABEL[name.product]} delivery` });
     }
     if (layers.length !== 1) {
       throw new UserError(`${layers.length === 0 ? 'no' : `${layers.length}`} ${wanted.toUpperCase()} layer${layers.length > 1 ? 's' : ''} in this ${PRODUCT_LABEL[name.product]} delivery`, {
@@ -164,7 +167,7 @@ function choose(root: string, deliveries: Delivery[], entries: DeliveryEntry[]):
   const vintages: ChosenLayer[] = [];
   const millesimes = [...chosen.values()].filter((c) => c.product === 'ocsge' || c.product === 'artif').sort(byDepYear);
   for (const layer of millesimes) {
-    const where = `${layer.delivery.relative}!${layer.file}`;
+    const where = memberPath(layer.delivery, layer.file);
     const artif = chosen.get(`artif|${layer.departement}|${layer.years[0]}`);
     if (layer.product === 'ocsge' && artif) {
       entries.push({ path: where, status: 'ignored', what: `vintage ${layer.departement}:${layer.years[0]}`, reason: `the ARTIFICIALISATION product ${artif.delivery.relative} carries the same polygons with IGN's artif` });
@@ -176,7 +179,7 @@ function choose(root: string, deliveries: Delivery[], entries: DeliveryEntry[]):
   }
   const checks: ChosenLayer[] = [];
   for (const layer of [...chosen.values()].filter((c) => c.product === 'diff' || c.product === 'zan_evol').sort(byDepYear)) {
-    const where = `${layer.delivery.relative}!${layer.file}`;
+    const where = memberPath(layer.delivery, layer.file);
     const what = `${layer.product} ${layer.departement} ${layer.years.join('→')}`;
     const years = new Set(vintages.filter((v) => v.departement === layer.departement).map((v) => v.years[0]));
     if (!layer.years.every((year) => years.has(year))) {
@@ -232,7 +235,7 @@ export async function openDeliveries(scan: DeliveryScan, options: { workDir: str
   };
   const located = async (layer: ChosenLayer): Promise<{ file: string; layer: string; origin: string }> => {
     const file = path.join(await rootOf(layer.delivery), ...layer.file.split('/'));
-    return { file, layer: layerIn(file, layer, scan.dir), origin: `${layer.delivery.relative}!${layer.file}` };
+    return { file, layer: layerIn(file, layer, scan.dir), origin: memberPath(layer.delivery, layer.file) };
   };
   const sources: VintageSource[] = [];
   for (const layer of scan.vintages) {
