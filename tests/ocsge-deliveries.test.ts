@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { generateIgnDeliveries, type IgnDeliveryResult } from '../fixtures/generator/ign.js';
 import { layerKind, parseDeliveryName } from '../pipeline/ingest/delivery-names.js';
 import { openDeliveries, scanDeliveries } from '../pipeline/ingest/deliveries.js';
+import { query } from './helpers/db.js';
 import { capture, tempDir } from './ingest-helpers.js';
 
 let dir: string;
@@ -35,17 +35,6 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   const c = capture();
   const code = await runCli(args, c.io);
   return { code, out: c.out(), err: c.err() };
-}
-
-async function query(dbPath: string, sql: string): Promise<Array<Record<string, unknown>>> {
-  const instance = await DuckDBInstance.create(dbPath, { access_mode: 'READ_ONLY' });
-  const connection = await instance.connect();
-  try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
 }
 
 beforeAll(async () => {

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { query } from './helpers/db.js';
 import { capture, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
 
 /**
@@ -59,17 +59,6 @@ function handBuiltInputs(dir: string): { ocs: string; communes: string } {
   }
   dataset.close();
   return { ocs, communes };
-}
-
-async function query(dbPath: string, sql: string): Promise<Array<Record<string, unknown>>> {
-  const instance = await DuckDBInstance.create(dbPath, { access_mode: 'READ_ONLY' });
-  const connection = await instance.connect();
-  try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>;
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
 }
 
 const round = (value: unknown): number => Math.round(Number(value) * 1000) / 1000;
