@@ -4,7 +4,7 @@ SHELL := /bin/bash
 DEMO_OUT ?= out/demo
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help setup system-deps browser build demo test bench clean
+.PHONY: help setup system-deps sevenzip browser build demo test bench clean
 
 help:
 	@echo "make demo   set up, build and run the full pipeline on the bundled fixture"
@@ -18,6 +18,10 @@ system-deps:
 	  apt-get update -q && $(APT_INSTALL) libgdal-dev gdal-bin g++ make python3; \
 	fi
 
+# Debian's 7zip (7zz) reads IGN OCS GE archives (--ocsge) and writes them (fixtures ign), only when missing.
+sevenzip:
+	@command -v 7zz >/dev/null || { echo "installing 7zip (7zz) with apt"; apt-get update -q && $(APT_INSTALL) 7zip; }
+
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
@@ -27,7 +31,7 @@ node_modules/.installed: package-lock.json package.json .npmrc | system-deps
 	npm ci --no-audit --no-fund
 	@touch $@
 
-setup: system-deps node_modules/.installed
+setup: system-deps sevenzip node_modules/.installed
 
 build: setup
 	npm run --silent build
