@@ -64,7 +64,7 @@ export async function deliveriesFrom(flags: IngestFlags, writeOut: (text: string
     if (flags.dryRun) throw new UserError('--dry-run lists the deliveries of --ocsge', { remedy: 'pass --ocsge DIR' });
     return null;
   }
-  const scan = await scanDeliveries(flags.ocsge);
+  const scan = await scanDeliveries(flags.ocsge, flags.cache !== undefined ? { skip: flags.cache } : {});
   if (!flags.dryRun) return scan;
   writeOut(deliveryListing(scan));
   assertUsable(scan);

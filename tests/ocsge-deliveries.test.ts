@@ -103,6 +103,14 @@ describe('--ocsge', () => {
     expect(out).toMatch(/^ignored +vintage 67:2021: .*OCCUPATION_SOL\.gpkg \(the ARTIFICIALISATION product/m);
     expect(out).toMatch(/^used +zan_evol 67 2018→2021: .*cross-check only/m);
     expect(out).toMatch(/^ignored +zone_construite: /m);
+    // The same from a config file (key ocsge, relative to the file), and a --cache inside the folder is not scanned.
+    const config = path.join(dir, 'run.yml');
+    writeFileSync(config, `ocsge: ${path.relative(dir, downloads)}\ncache: downloads/cache\n`);
+    mkdirSync(path.join(downloads, 'cache', 'x', 'OCS-GE_2-0__GPKG_LAMB93_D067_2018-01-01'), { recursive: true });
+    const fromConfig = await cli(['run', '--config', config, '--dry-run']);
+    rmSync(path.join(downloads, 'cache'), { recursive: true });
+    expect(fromConfig.code).toBe(0);
+    expect(fromConfig.out).toBe(out);
   });
 
   it('extracts each archive once into the cache, keyed by its sha256', async () => {
@@ -157,6 +165,11 @@ describe('--ocsge', () => {
     const metadata = await query(db, `SELECT value FROM run_metadata WHERE key = 'ocsge.deliveries'`);
     expect(String(metadata[0]!.value)).toContain('"used","vintage 67:2018"');
     expect(readdirSync(fromDeliveries).filter((name) => name.startsWith('.'))).toEqual([]);
+
+    const portraits = await cli(['portraits', '--db', db, '--out', path.join(dir, 'portraits'), '--code', gaps[0]!.code as string, '--quiet']);
+    expect(portraits.code).toBe(0);
+    const note = readFileSync(path.join(dir, 'portraits', 'md', `commune-${String(gaps[0]!.code)}.md`), 'utf8');
+    expect(note).toMatch(/Contrôle croisé avec les couches de différence de l’IGN.*plus grand écart : artificialisation 2018-2021/);
   });
 
   it('refuses a corrupt, truncated or password-protected archive, or one without OCCUPATION_SOL, naming it (exit 2)', async () => {

@@ -14,7 +14,7 @@
  *   process.stdout.write(deliveryListing(scan));
  *   const { sources, checks } = await openDeliveries(scan, { workDir: 'tmp/ocsge' });
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
@@ -73,9 +73,11 @@ const memberPath = (delivery: Delivery, file: string): string => `${delivery.rel
 
 const posix = (file: string): string => file.split(path.sep).join('/');
 
-/** Walks `dir`, reads archive listings and folder trees, and chooses the layers to use. */
-export async function scanDeliveries(dir: string): Promise<DeliveryScan> {
+/** Walks `dir` (but not `skip`), reads archive listings and folder trees, and chooses the layers to use. */
+export async function scanDeliveries(dir: string, options: { skip?: string } = {}): Promise<DeliveryScan> {
   const root = path.resolve(dir);
+  // A --cache folder inside DIR holds extracted copies: they are not deliveries.
+  const skip = options.skip === undefined ? null : path.resolve(options.skip);
   const entries: DeliveryEntry[] = [];
   const deliveries: Delivery[] = [];
   let top: string[];
@@ -93,8 +95,9 @@ export async function scanDeliveries(dir: string): Promise<DeliveryScan> {
   async function walk(folder: string, names: string[]): Promise<void> {
     for (const entry of [...names].sort()) {
       const full = path.join(folder, entry);
+      if (full === skip) continue;
       const relative = posix(path.relative(root, full));
-      const isDir = (await readdir(full).then(() => true, () => false));
+      const isDir = (await stat(full)).isDirectory();
       const name = parseDeliveryName(entry);
       if (isDir) {
         if (name) deliveries.push({ path: full, relative, kind: 'folder', name, layers: withKinds(await filesUnder(full)) });
