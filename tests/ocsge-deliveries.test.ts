@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { generateIgnDeliveries, type IgnDeliveryResult } from '../fixtures/generator/ign.js';
 import { layerKind, parseDeliveryName } from '../pipeline/ingest/delivery-names.js';
 import { openDeliveries, scanDeliveries } from '../pipeline/ingest/deliveries.js';
+import { ignAreasByCommune } from '../pipeline/indicators/ign-difference.js';
 import { query } from './helpers/db.js';
 import { capture, tempDir } from './ingest-helpers.js';
 
@@ -170,6 +172,25 @@ describe('--ocsge', () => {
     expect(portraits.code).toBe(0);
     const note = readFileSync(path.join(dir, 'portraits', 'md', `commune-${String(gaps[0]!.code)}.md`), 'utf8');
     expect(note).toMatch(/Contrôle croisé avec les couches de différence de l’IGN.*plus grand écart : artificialisation 2018-2021/);
+  });
+
+  it('reads zan_evol from a Shapefile, whose artificialisation field DBF cuts to ARTIFICIAL', async () => {
+    const scan = await scanDeliveries(generated.dir);
+    const { checks } = await openDeliveries(scan, { workDir: path.join(dir, 'shp-check') });
+    const check = checks.find((c) => c.departement === '57' && c.product === 'zan_evol')!;
+    const ds = gdal.open(check.path);
+    const layer = ds.layers.get(check.layer);
+    expect(layer.fields.getNames()).toContain('ARTIFICIAL');
+    let expected = 0;
+    for (const f of layer.features) if (f.fields.get('ARTIFICIAL') === 1) expected += (f.getGeometry() as gdal.MultiPolygon).getArea();
+    ds.close();
+    const communes = gdal.open(path.join(generated.dir, 'communes.gpkg'));
+    const rows = communes.layers.get('communes').features.map((f) => ({ code: String(f.fields.get('code')), departement: String(f.fields.get('code')).slice(0, 2), geomWkb: f.getGeometry()!.toWKB() as Uint8Array }));
+    communes.close();
+    const areas = ignAreasByCommune([check], rows).filter((r) => r.measure === 'artificialisation');
+    expect(areas).toHaveLength(2);
+    expect(areas.reduce((sum, r) => sum + r.ign_m2, 0)).toBeCloseTo(expected, 3);
+    expect(expected).toBeGreaterThan(0);
   });
 
   it('refuses a corrupt, truncated or password-protected archive, or one without OCCUPATION_SOL, naming it (exit 2)', async () => {
