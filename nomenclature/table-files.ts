@@ -1,5 +1,5 @@
 /**
- * Readers for the nomenclature's data files: versioned CSV tables and YAML documents, keeping the
+ * Readers for the nomenclature's data files (versioned CSV tables, YAML documents) and for users' CSV tables, keeping the
  * line number of every row and node so that a wrong table fails with `file:line: what is wrong`.
  */
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ function readText(file: string): string {
     return readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') tableError(file, undefined, `cannot read nomenclature file (${code})`);
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') tableError(file, undefined, `cannot read table file (${code})`);
     throw error;
   }
 }
@@ -27,12 +27,15 @@ export interface CsvRow {
   cells: Readonly<Record<string, string>>;
 }
 
-export interface CsvTable {
+export interface CsvRows {
   file: string;
-  version: string;
   header: readonly string[];
   headerLine: number;
   rows: readonly CsvRow[];
+}
+
+export interface CsvTable extends CsvRows {
+  version: string;
 }
 
 /**
@@ -43,23 +46,37 @@ export function readCsvTable(file: string): CsvTable {
   const lines = readText(file).split(/\r?\n/);
   const versionMatch = /^#\s*version:\s*(\S+)\s*$/.exec(lines[0] ?? '');
   if (!versionMatch) tableError(file, 1, 'first line must be "# version: <version>"');
+  return { ...csvRows(file, lines, ','), version: versionMatch[1]! };
+}
+
+/**
+ * A CSV file written by a user: no version line required, `#` lines are comments, and the delimiter is
+ * `;` when the header holds a `;` and no `,` (spreadsheets set to French locales write those).
+ */
+export function readUserCsv(file: string): CsvRows {
+  const lines = readText(file).replace(/^\uFEFF/, '').split(/\r?\n/);
+  const header = lines.find((text) => text.trim() !== '' && !text.startsWith('#')) ?? '';
+  return csvRows(file, lines, header.includes(';') && !header.includes(',') ? ';' : ',');
+}
+
+function csvRows(file: string, lines: string[], delimiter: string): CsvRows {
   let header: string[] | undefined;
   let headerLine = 0;
   const rows: CsvRow[] = [];
   lines.forEach((text, index) => {
     const line = index + 1;
     if (text.trim() === '' || text.startsWith('#')) return;
-    const cells = splitCsvLine(text, file, line);
+    const cells = splitCsvLine(text, file, line, delimiter);
     if (!header) {
       header = cells.map((cell) => cell.trim());
       headerLine = line;
       return;
     }
-    if (cells.length !== header.length) tableError(file, line, `expected ${header.length} fields (${header.join(',')}), found ${cells.length}`);
+    if (cells.length !== header.length) tableError(file, line, `expected ${header.length} fields (${header.join(delimiter)}), found ${cells.length}`);
     rows.push({ line, cells: Object.fromEntries(header.map((name, i) => [name, cells[i]!.trim()])) });
   });
   if (!header) tableError(file, undefined, 'no header row');
-  return { file, version: versionMatch[1]!, header, headerLine, rows };
+  return { file, header, headerLine, rows };
 }
 
 /** Requires the header to be exactly `expected`, in order. */
@@ -69,7 +86,7 @@ export function expectHeader(table: CsvTable, expected: readonly string[]): void
   }
 }
 
-function splitCsvLine(text: string, file: string, line: number): string[] {
+function splitCsvLine(text: string, file: string, line: number, delimiter: string): string[] {
   const cells: string[] = [];
   let i = 0;
   for (;;) {
@@ -89,15 +106,15 @@ function splitCsvLine(text: string, file: string, line: number): string[] {
         }
         value += text[i++];
       }
-      if (i < text.length && text[i] !== ',') tableError(file, line, 'text after a closing quote');
+      if (i < text.length && text[i] !== delimiter) tableError(file, line, 'text after a closing quote');
       cells.push(value);
     } else {
-      const end = text.indexOf(',', i);
+      const end = text.indexOf(delimiter, i);
       cells.push(text.slice(i, end === -1 ? text.length : end));
       i = end === -1 ? text.length : end;
     }
     if (i >= text.length) return cells;
-    i++; // the comma
+    i++; // the delimiter
   }
 }
 
