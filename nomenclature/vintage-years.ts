@@ -56,9 +56,12 @@ export function listVintageYearTables(nomenclatureDir: string = DEFAULT_NOMENCLA
     .sort();
 }
 
+/** A spec naming a file (a folder in it, or a .csv name) rather than a built-in table. */
+export const isVintageYearsPath = (spec: string): boolean => spec.includes('/') || spec.includes(path.sep) || /\.csv$/i.test(spec);
+
 /** Reads and checks a year table: a built-in name, or a path to a CSV. */
 export function loadVintageYears(spec: string, nomenclatureDir: string = DEFAULT_NOMENCLATURE_DIR): VintageYearTable {
-  const isPath = spec.includes('/') || spec.includes(path.sep) || /\.csv$/i.test(spec);
+  const isPath = isVintageYearsPath(spec);
   const file = path.resolve(isPath ? spec : path.join(vintageYearsDir(nomenclatureDir), `${spec}.csv`));
   if (!existsSync(file)) {
     throw new UserError(isPath ? 'vintage-years table not found' : `unknown vintage-years table "${spec}"`, {

@@ -2,6 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadNomenclature } from '../nomenclature/loader.js';
+import { loadVintageYears } from '../nomenclature/vintage-years.js';
 import { inStage } from './core/errors.js';
 import { exportTables } from './exports/index.js';
 import { ingestVintages, type IngestOptions, type VintageSource } from './ingest/index.js';
@@ -9,6 +10,7 @@ import { datasetFiles, filesSha256, splitLayer } from './core/datasets.js';
 import { openDeliveries, type DeliveryEntry, type DeliveryScan } from './ingest/deliveries.js';
 import { silentLogger, type Logger } from './core/log.js';
 import { computeIndicators } from './indicators/index.js';
+import { fallbackLine } from './indicators/real-years.js';
 import { AtomicOutput } from './core/atomic-output.js';
 import { overlayVintages, type OverlayStats } from './overlay/index.js';
 import { buildPortraits } from './portraits/index.js';
@@ -41,6 +43,8 @@ export interface RunInput {
   /** Tile zooms, or false to skip tiles. */
   tiles?: false | { minzoom: number; maxzoom: number };
   portraits?: boolean;
+  /** Year table of the nominal vintages: a built-in name (`ocs-grand-est`) or a CSV path; without it labels are years. */
+  vintageYears?: string;
   /** Silences worker processes' progress (the logger covers this process). */
   quiet?: boolean;
   /** Resolved options, recorded in run_metadata (config file, flags). */
@@ -64,6 +68,8 @@ export interface RunSummary {
   portraits: { index: string; portraits: number } | null;
   /** Largest gaps of check_ign_difference at commune level (empty without IGN difference products). */
   ignGaps: IgnGap[];
+  /** With --vintage-years: the table used and one line per département and vintage that fell back to its label. */
+  vintageYears?: { table: string; fallbacks: string[] };
   stages: StageTiming[];
   seconds: number;
 }
@@ -87,6 +93,8 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   const started = performance.now();
   const skipped = new Set<string>([...(input.tiles === false ? ['tiles'] : []), ...(input.portraits === false ? ['portraits'] : [])]);
   logger.info(`ocs-zan ${TOOL_VERSION}: running ${STAGES.filter((s) => !skipped.has(s)).join(' → ')} into ${path.resolve(input.out)}`);
+  // A wrong year table stops the run before any heavy work.
+  const vintageYears = input.vintageYears === undefined ? undefined : loadVintageYears(input.vintageYears);
   const meter = new PhaseMeter();
   try {
     return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
@@ -122,6 +130,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
         pieceClassParquet: overlaid.pieceClassParquet,
         territories: { ...territories, unions: territoryGeometries(territories) },
         nomenclature,
+        ...(vintageYears ? { vintageYears } : {}),
         runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
         ignDifferences,
         logger,
@@ -152,7 +161,11 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       const seconds = (performance.now() - started) / 1000;
       // Timings and --jobs vary from run to run: they go into the database only, after the exports, which stay byte-identical.
       await recordTimings(dbPath, stages, seconds, input.jobs);
-      const summary: RunSummary = { out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps, stages, seconds };
+      const summary: RunSummary = {
+        out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps,
+        ...(vintageYears ? { vintageYears: { table: vintageYears.name, fallbacks: db.vintageYearFallbacks.map(fallbackLine) } } : {}),
+        stages, seconds,
+      };
       await writeFile(path.join(dir, 'run-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       return summary;
     });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { isVintageYearsPath } from '../../nomenclature/vintage-years.js';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
 import { runPipeline, type RunSummary } from '../../pipeline/run.js';
@@ -21,6 +22,7 @@ interface RunFlags extends IngestFlags {
   minzoom: number;
   maxzoom: number;
   portraits: boolean;
+  vintageYears?: string;
   config?: string;
 }
 
@@ -38,6 +40,12 @@ export function register(program: Command): void {
     .addOption(new Option('--code-field <name>', 'commune INSEE code field').default('code'))
     .addOption(new Option('--name-field <name>', 'commune name field').default('nom'))
     .addOption(new Option('--scot <csv>', 'SCoT membership CSV: commune_code,scot_code,scot_name'))
+    .addOption(
+      new Option(
+        '--vintage-years <table>',
+        "real year behind each vintage label, for years and annual rates: 'ocs-grand-est' (built-in, likely years to check) or a CSV departement,vintage,year or commune_code,vintage,year",
+      ),
+    )
     .addOption(new Option('-o, --out <dir>', 'output directory (written atomically)'))
     .addOption(options.jobs())
     .addOption(new Option('--no-tiles', 'skip the vector tiles'))
@@ -53,6 +61,7 @@ Example:
   ocs-zan run --vintage 2010=ocs.gpkg#ocsge_2010 --vintage 2019=ocs.gpkg#ocsge_2019 --vintage 2022=ocs.gpkg#ocsge_2022 \\
     --territories communes.geojson --out OUT
   ocs-zan run --ocsge downloads/ --territories communes.geojson --out OUT   # IGN OCS GE archives as downloaded
+  ocs-zan run --multi-date grand-est.gpkg#ocs --vintage-years ocs-grand-est --territories communes.geojson --out OUT
 
 Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input, flag, code or CRS).`,
     )
@@ -77,6 +86,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
         quiet: flags.quiet,
         tiles: flags.tiles ? { minzoom: flags.minzoom, maxzoom: flags.maxzoom } : false,
         portraits: flags.portraits,
+        ...(flags.vintageYears !== undefined ? { vintageYears: flags.vintageYears } : {}),
         options: resolved,
         logger,
       });
@@ -97,10 +107,12 @@ function applyConfigFile(command: Command): void {
   }
   if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UserError('expected a map of option names to values', { file });
   const base = path.dirname(path.resolve(file));
-  for (const [key, raw] of Object.entries(config as Record<string, unknown>)) {
+  for (const [given, raw] of Object.entries(config as Record<string, unknown>)) {
+    // YAML keys may spell the dashes of option names as underscores: vintage_years.
+    const key = given.replace(/_/g, '-');
     const option = command.options.find((o) => o.long === `--${key}` || o.long === `--no-${key}`);
     if (!option || key === 'config') {
-      throw new UserError(`unknown option '${key}'`, { file, remedy: 'keys are the long option names of `ocs-zan run --help`, without the dashes' });
+      throw new UserError(`unknown option '${given}'`, { file, remedy: 'keys are the long option names of `ocs-zan run --help`, without the dashes' });
     }
     const name = option.attributeName();
     if (command.getOptionValueSource(name) === 'cli') continue;
@@ -108,6 +120,7 @@ function applyConfigFile(command: Command): void {
     if (name === 'vintage') value = (Array.isArray(raw) ? raw : [raw]).map((spec) => resolveVintagePath(String(spec), base));
     else if (name === 'field') value = (Array.isArray(raw) ? raw : [raw]).map(String);
     else if (PATH_OPTIONS.has(name)) value = path.resolve(base, String(raw));
+    else if (name === 'vintageYears' && isVintageYearsPath(String(raw))) value = path.resolve(base, String(raw));
     else if (option.parseArg && typeof raw !== 'boolean') value = parseConfigValue(option, key, String(raw), file);
     else value = raw;
     command.setOptionValueWithSource(name, value, 'config');
@@ -163,6 +176,10 @@ function runReport(summary: RunSummary): string {
     `csv        ${path.join(summary.out, 'csv')}/`,
   ];
   if (summary.portraits) lines.push(`portraits  ${summary.portraits.index} (${summary.portraits.portraits} territories)`);
+  if (summary.vintageYears) {
+    const { table, fallbacks } = summary.vintageYears;
+    lines.push(`years      real years from ${table}${fallbacks.length ? `; ${fallbacks.length} label(s) used as years:` : ''}`, ...fallbacks.map((line) => `  ${line}`));
+  }
   if (summary.tiles) lines.push(`tiles      ${summary.tiles.path} (${summary.tiles.tiles} tiles, ${(summary.tiles.bytes / 2 ** 20).toFixed(1)} MB); view with: ocs-zan serve ${summary.out}`);
   return `${lines.join('\n')}\n`;
 }

@@ -9,7 +9,9 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { LAMBERT93_PROJJSON_PATH } from '../core/paths.js';
 import { sqlList, sqlString } from '../core/sql.js';
 import { TOOL_VERSION } from '../core/version.js';
+import type { VintageYearTable } from '../../nomenclature/vintage-years.js';
 import { applyComments, BASE_COMMENTS } from './comments.js';
+import { fallbackLine, VINTAGE_YEAR_COMMENTS, writeVintageYears, type VintageYearFallback } from './real-years.js';
 import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
 import { TERRITORY_LEVELS, type TerritoryLevel } from '../core/territory-levels.js';
 import { ignAreasByCommune, loadIgnAreas } from './ign-difference.js';
@@ -62,12 +64,16 @@ export interface IndicatorsInput {
   indicators?: IndicatorOptions;
   /** IGN difference layers of `--ocsge` deliveries, compared with our changes in `check_ign_difference`. */
   ignDifferences?: readonly IgnDifferenceSource[];
+  /** Real years of the nominal vintages (`--vintage-years`); without it the labels are the years. */
+  vintageYears?: VintageYearTable;
   logger?: Logger;
 }
 
 export interface IndicatorsOutput {
   dbPath: string;
   rows: Record<string, number>;
+  /** Communes whose vintage has no row in the year table, by département and vintage (empty without a table). */
+  vintageYearFallbacks: VintageYearFallback[];
   seconds: number;
 }
 
@@ -104,18 +110,20 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
     try {
       await writeTerritoryTables(connection, input.territories);
       await loadPieces(connection, pieceFiles, classFiles);
-      await loadNomenclatureAndMetadata(connection, input);
+      const fallbacks = await writeVintageYears(connection, input.vintageYears);
+      for (const fallback of fallbacks) logger.warn(`vintage-years: ${fallbackLine(fallback)}`);
+      await loadNomenclatureAndMetadata(connection, input, fallbacks);
       await loadIgnAreas(connection, ignAreasByCommune(input.ignDifferences ?? [], input.territories.communes));
       logger.info('indicators: computing');
       await runIndicatorSql(connection, input.indicators);
-      await applyComments(connection, BASE_COMMENTS);
+      await applyComments(connection, input.vintageYears ? { ...BASE_COMMENTS, ...VINTAGE_YEAR_COMMENTS } : BASE_COMMENTS);
       const rows: Record<string, number> = {};
       const reader = await connection.runAndReadAll(
         `SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name`,
       );
       for (const [name, count] of reader.getRows() as Array<[string, bigint]>) rows[name] = Number(count);
       await connection.run('CHECKPOINT');
-      return { dbPath: input.dbPath, rows, seconds: (performance.now() - started) / 1000 };
+      return { dbPath: input.dbPath, rows, vintageYearFallbacks: fallbacks, seconds: (performance.now() - started) / 1000 };
     } finally {
       connection.closeSync();
       instance.closeSync();
@@ -207,7 +215,7 @@ async function checkColumns(connection: DuckDBConnection, files: string[], expec
   return types.get('geom');
 }
 
-async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: IndicatorsInput): Promise<void> {
+async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: IndicatorsInput, fallbacks: VintageYearFallback[]): Promise<void> {
   await connection.run(`CREATE TABLE nomenclature_category (category INTEGER NOT NULL, label VARCHAR NOT NULL, artificialised BOOLEAN NOT NULL)`);
   await appendRows(connection, 'nomenclature_category', [...input.nomenclature.categories].sort((a, b) => a.num - b.num).map((c) => [c.num, c.label, c.artificialised]));
   await connection.run(`CREATE TABLE nomenclature_code (axis VARCHAR NOT NULL, code VARCHAR NOT NULL, parent VARCHAR, label VARCHAR NOT NULL)`);
@@ -221,6 +229,11 @@ async function loadNomenclatureAndMetadata(connection: DuckDBConnection, input: 
     nomenclature_version: input.nomenclature.version,
     indicator_options: JSON.stringify(input.indicators ?? {}),
   };
+  if (input.vintageYears) {
+    const { name, version, sha256, scope, rows } = input.vintageYears;
+    metadata['vintage_years'] = JSON.stringify({ table: name, version, sha256, scope, rows: rows.length });
+    metadata['vintage_years.fallbacks'] = JSON.stringify(fallbacks.map(fallbackLine));
+  }
   await connection.run(`CREATE TABLE run_metadata (key VARCHAR NOT NULL, value VARCHAR)`);
   await appendRows(connection, 'run_metadata', Object.keys(metadata).sort().map((key) => [key, metadata[key]!]));
 }
