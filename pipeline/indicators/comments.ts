@@ -64,17 +64,30 @@ export const BASE_COMMENTS: TableComments = {
   },
 };
 
+/** The table written with --vintage-years only (pipeline/indicators/real-years.ts). */
+export const VINTAGE_YEAR_COMMENTS: TableComments = {
+  vintage_year: {
+    table: 'Real year behind each nominal vintage of each commune, from the --vintage-years table (recorded in run_metadata)',
+    columns: {
+      commune_code: 'INSEE code of the commune',
+      vintage: 'Nominal vintage label (the vintage columns of every table)',
+      year: 'Real year of the data behind the label: used for years, *_per_year and the trajectory',
+      source: "Which row gave the year: 'departement' or 'commune' (the table's row), 'label' (no row: the label is used, with a warning)",
+    },
+  },
+};
+
 /** Columns shared by the period tables, with their comments. */
 const PERIOD_COLUMNS: Record<string, string> = {
   level: 'Territory level: commune, epci, scot, departement or region',
   code: 'Territory code (INSEE commune or département code, SIREN of the EPCI, SCoT code, région code)',
-  from_vintage: 'Start year of the period (earliest year combined when communes have different vintages)',
-  to_vintage: 'End year of the period (latest year combined when communes have different vintages)',
+  from_vintage: 'Start vintage label of the period (earliest label combined when communes have different vintages); real years: years_combined, vintage_year',
+  to_vintage: 'End vintage label of the period (latest label combined when communes have different vintages)',
   from_rank: 'Rank of the start vintage among each commune’s vintages (1 = first)',
   to_rank: 'Rank of the end vintage (for first → last: the last rank of the territory)',
 };
 
-const YEARS_COLUMN = 'Period length in years, mean of the communes’ period lengths weighted by commune area';
+const YEARS_COLUMN = 'Period length in real years (the labels without --vintage-years), mean of the communes’ period lengths weighted by commune area';
 
 /** COMMENT text for every indicator table and column. */
 export const INDICATOR_COMMENTS: TableComments = {
@@ -101,7 +114,7 @@ export const INDICATOR_COMMENTS: TableComments = {
       artificialised_m2: 'Artificialised area (décret 2023-1096 categories 1–5, or the official artif flag) in m²',
       artificialised_share: 'Artificialised area / territory area',
       sealed_m2: 'Sealed (imperméabilisé) area: categories 1 and 2, in m²',
-      years_combined: 'Vintage years combined, with their départements: 2018 (67); 2019 (68)',
+      years_combined: 'Vintage labels combined, with their départements and real years when they differ: 2018 (67); 2019 (68); 2010 = 2007 (55)',
     },
   },
   artif_flux: {
@@ -112,11 +125,11 @@ export const INDICATOR_COMMENTS: TableComments = {
       desartificialisation_m2: 'Area artificialised at the start and not at the end (m²)',
       net_m2: 'artificialisation_m2 − desartificialisation_m2',
       years: YEARS_COLUMN,
-      artificialisation_m2_per_year: 'Sum over communes of the commune’s artificialisation / its period length',
+      artificialisation_m2_per_year: 'Sum over communes of the commune’s artificialisation / its period length in real years',
       desartificialisation_m2_per_year: 'Sum over communes of the commune’s désartificialisation / its period length',
       net_m2_per_year: 'Sum over communes of the commune’s net artificialisation / its period length',
       net_share_of_area: 'net_m2 / territory area',
-      years_combined: 'Vintage pairs combined, with their départements: 2018→2021 (67); 2019→2022 (68)',
+      years_combined: 'Vintage pairs combined, with their départements and real years when they differ: 2018→2021 (67); 2010→2019 = 2007→2018 (55)',
     },
   },
   artif_flux_detail: {
@@ -178,7 +191,7 @@ export const INDICATOR_COMMENTS: TableComments = {
     columns: {
       level: PERIOD_COLUMNS.level!,
       code: PERIOD_COLUMNS.code!,
-      reference_period: 'Consecutive vintage period(s) used for the reference rate: the one overlapping 2011–2021 the most, per commune',
+      reference_period: 'Consecutive vintage period(s) used for the reference rate: the one whose real years overlap 2011–2021 the most, per commune',
       reference_rate_m2_per_year: 'ENAF consumption per year over the reference period (sum of commune rates)',
       reference_2011_2020_m2: 'Reference decade consumption: commune rate × 10 years, summed',
       ceiling_2021_2031_m2: 'Sum of commune ceilings max(reference × 50 %, 1 ha)',

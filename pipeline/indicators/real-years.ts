@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { VintageYearTable } from '../../nomenclature/vintage-years.js';
 import { UserError } from '../core/errors.js';
+import { sqlString } from '../core/sql.js';
 
 /**
  * The real year behind each commune's nominal vintages, for the indicator SQL: writes the temporary table
@@ -25,18 +26,6 @@ export interface VintageYearFallback {
   examples: string[];
 }
 
-export const VINTAGE_YEAR_COMMENTS: Record<string, { table: string; columns: Record<string, string> }> = {
-  vintage_year: {
-    table: 'Real year behind each nominal vintage of each commune, from the --vintage-years table (recorded in run_metadata)',
-    columns: {
-      commune_code: 'INSEE code of the commune',
-      vintage: 'Nominal vintage label (the vintage columns of every table)',
-      year: 'Real year of the data behind the label: used for years, *_per_year and the trajectory',
-      source: "Which row gave the year: 'departement' or 'commune' (the table's row), 'label' (no row: the label is used, with a warning)",
-    },
-  },
-};
-
 /** Writes `_vintage_year` (and `vintage_year` with a table); returns the communes that fell back to the label. */
 export async function writeVintageYears(connection: DuckDBConnection, table: VintageYearTable | undefined): Promise<VintageYearFallback[]> {
   await connection.run(`CREATE TEMP TABLE _year_row (key VARCHAR NOT NULL, vintage INTEGER NOT NULL, year INTEGER NOT NULL, line INTEGER NOT NULL)`);
@@ -52,7 +41,7 @@ export async function writeVintageYears(connection: DuckDBConnection, table: Vin
   const key = table?.scope === 'commune' ? 'v.commune_code' : 'c.departement';
   await connection.run(`CREATE TEMP TABLE _vintage_year AS
     SELECT v.commune_code, v.vintage, coalesce(y.year, v.vintage) AS year,
-           CASE WHEN y.year IS NULL THEN 'label' ELSE '${table?.scope ?? 'label'}' END AS source,
+           CASE WHEN y.year IS NULL THEN 'label' ELSE ${sqlString(table?.scope ?? 'label')} END AS source,
            c.departement, y.line
     FROM (SELECT DISTINCT p.commune_code, k.vintage FROM piece_class k JOIN piece p USING (piece_id)) v
     JOIN _communes_in c ON c.code = v.commune_code

@@ -9,8 +9,9 @@ import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments
  * Indicators: ZAN artificialisation, imperméabilisation, ENAF consumption, transitions and the 2021–2031
  * trajectory, computed by the SQL files of pipeline/indicators/sql/ over the atomic pieces of the output database.
  *
- * Reads `piece`, `piece_class`, `membership`, `territory` (already in the database) and writes the indicator tables
- * of docs/OUTPUT_SCHEMA.md, their COMMENTs and the `v_*_ha` views. The files run in file-name order: 00–09 build
+ * Reads `piece`, `piece_class`, `membership`, `territory` (already in the database) and the stage's temporary
+ * `_vintage_year` (the real year behind each commune's vintage labels, written by real-years.ts), and writes the
+ * indicator tables of docs/OUTPUT_SCHEMA.md, their COMMENTs and the `v_*_ha` views. The files run in file-name order: 00–09 build
  * scratch tables (per-commune vintages, periods, changes, stock), 10–19 the tables, 20–29 the views, 99 drops the
  * scratch. Each file opens with a comment saying what it computes. The options reach the SQL as DuckDB variables
  * (`getvariable('reduction')`), so a file can be run by hand in the duckdb shell after the same `SET VARIABLE`s.

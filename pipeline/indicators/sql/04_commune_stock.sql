@@ -1,6 +1,7 @@
 -- Stock per commune and vintage.
 -- _cs: area per commune, vintage and category with its artificialised and sealed flags.
--- _trank: per territory and rank, the latest year combined at that rank and the years with their départements.
+-- _trank: per territory and rank, the latest label combined at that rank and the labels with their départements, and
+--   their real years when they differ (2010 = 2007 (67); 2010 (57)).
 
 CREATE OR REPLACE TEMP TABLE _cs AS
 SELECT p.commune_code, c.vintage, v.rank, c.category, bool_or(c.artificialised) AS artificialised,
@@ -10,8 +11,8 @@ GROUP BY p.commune_code, c.vintage, v.rank, c.category, c.artificialised, c.seal
 
 CREATE OR REPLACE TEMP TABLE _trank AS
 WITH y AS (
-  SELECT m.level, m.code, v.rank, v.vintage, string_agg(DISTINCT c.departement, ', ' ORDER BY c.departement) AS deps
+  SELECT m.level, m.code, v.rank, v.vintage, v.year, string_agg(DISTINCT c.departement, ', ' ORDER BY c.departement) AS deps
   FROM _cv v JOIN membership m USING (commune_code) JOIN _commune c USING (commune_code) GROUP BY ALL)
 SELECT level, code, rank, max(vintage) AS vintage,
-       string_agg(format('{} ({})', vintage, deps), '; ' ORDER BY vintage) AS years_combined
+       string_agg(format('{} ({})', vintage_text(vintage, year), deps), '; ' ORDER BY vintage, year) AS years_combined
 FROM y GROUP BY ALL;

@@ -1,4 +1,4 @@
--- Drops the scratch tables and the xsum macro: the output database holds only the documented tables and views.
+-- Drops the scratch tables and the macros: the output database holds only the documented tables and views.
 
 DROP TABLE _cv;
 DROP TABLE _commune;
@@ -13,3 +13,5 @@ DROP TABLE _trank;
 DROP TABLE _ctraj;
 DROP TABLE _coverage;
 DROP MACRO xsum;
+DROP MACRO vintage_text;
+DROP MACRO period_text;
