@@ -1,67 +1,16 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import gdal from 'gdal-async';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { query } from './helpers/db.js';
-import { capture, tempDir, writeOcs, type TestFeature } from './ingest-helpers.js';
+import { handBuiltInputs, round } from './helpers/hand-built.js';
+import { capture, tempDir } from './ingest-helpers.js';
 
 /**
  * End-to-end `ocs-zan run`: hand-built squares with known answers, the config-file form,
  * output protection, and --jobs independence of the exports on the committed fixture.
  */
-
-const X = 1_050_000;
-const Y = 6_840_000;
-const ring = (points: Array<[number, number]>): string => `(${[...points, points[0]!].map(([x, y]) => `${X + x} ${Y + y}`).join(',')})`;
-const rect = (x0: number, y0: number, x1: number, y1: number): string => `POLYGON(${ring([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])})`;
-
-/**
- * Two 1 km² communes side by side (67001 west, 67002 east). A 100 m × 200 m strip astride their border
- * (x 950–1050, y 400–600) is a field / forest in 2010, a building in 2019, and its western half a fallow
- * meadow without use (category 9) in 2022.
- */
-function handBuiltInputs(dir: string): { ocs: string; communes: string } {
-  const westNotched = `POLYGON(${ring([[0, 0], [1000, 0], [1000, 400], [950, 400], [950, 600], [1000, 600], [1000, 1000], [0, 1000]])})`;
-  const eastNotched = `POLYGON(${ring([[1000, 0], [2000, 0], [2000, 1000], [1000, 1000], [1000, 600], [1050, 600], [1050, 400], [1000, 400]])})`;
-  const v2010: TestFeature[] = [
-    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: rect(0, 0, 1000, 1000) },
-    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: rect(1000, 0, 2000, 1000) },
-  ];
-  const v2019: TestFeature[] = [
-    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: westNotched },
-    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: eastNotched },
-    { id: 'B', cs: 'CS1.1.1.1', us: 'US5', wkt: rect(950, 400, 1050, 600) },
-  ];
-  const v2022: TestFeature[] = [
-    { id: 'W', cs: 'CS2.2.1', us: 'US1.1', wkt: westNotched },
-    { id: 'E', cs: 'CS2.1.1.1', us: 'US1.2', wkt: eastNotched },
-    { id: 'M', cs: 'CS2.2.1', us: 'US6.3', wkt: rect(950, 400, 1000, 600) },
-    { id: 'B', cs: 'CS1.1.1.1', us: 'US5', wkt: rect(1000, 400, 1050, 600) },
-  ];
-  const ocs = writeOcs(path.join(dir, 'ocs.gpkg'), { ocs_2010: v2010, ocs_2019: v2019, ocs_2022: v2022 });
-
-  const communes = path.join(dir, 'communes.gpkg');
-  const dataset = gdal.drivers.get('GPKG').create(communes);
-  const layer = dataset.layers.create('communes', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon);
-  layer.fields.add(new gdal.FieldDefn('code', gdal.OFTString));
-  layer.fields.add(new gdal.FieldDefn('nom', gdal.OFTString));
-  for (const [code, nom, wkt] of [
-    ['67001', 'Ouest', rect(0, 0, 1000, 1000)],
-    ['67002', 'Est', rect(1000, 0, 2000, 1000)],
-  ] as const) {
-    const feature = new gdal.Feature(layer);
-    feature.fields.set('code', code);
-    feature.fields.set('nom', nom);
-    feature.setGeometry(gdal.Geometry.fromWKT(wkt));
-    layer.features.add(feature);
-  }
-  dataset.close();
-  return { ocs, communes };
-}
-
-const round = (value: unknown): number => Math.round(Number(value) * 1000) / 1000;
 
 describe('ocs-zan run on hand-built squares', async () => {
   const dir = tempDir('ocs-zan-run-');
@@ -140,6 +89,13 @@ describe('ocs-zan run on hand-built squares', async () => {
     const keys = rows.map((r) => String(r.key));
     expect(keys).toEqual(expect.arrayContaining(['tool_version', 'nomenclature_version', 'input.2010', 'options', 'timing.overlay', 'timing.total_seconds']));
     expect(JSON.parse(String(rows.find((r) => r.key === 'input.2019')!.value)).sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('without --vintage-years takes the labels as years and writes no vintage_year table', async () => {
+    expect(await query(db, `SELECT table_name FROM duckdb_tables() WHERE table_name = 'vintage_year'`)).toEqual([]);
+    expect(await query(db, `SELECT key FROM run_metadata WHERE key LIKE 'vintage_years%'`)).toEqual([]);
+    const combined = await query(db, `SELECT years_combined FROM artif_flux WHERE level = 'departement' ORDER BY from_rank, to_rank`);
+    expect(combined.map((r) => r.years_combined)).toEqual(['2010→2019 (67)', '2010→2022 (67)', '2019→2022 (67)']);
   });
 
   it('refuses to overwrite the output without --force, and leaves it intact', async () => {
