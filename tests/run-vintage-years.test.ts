@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
@@ -45,7 +45,7 @@ const writeIn = (dir: string, name: string, text: string): string => {
 const metadata = async (db: string, key: string): Promise<unknown> => JSON.parse(String((await query(db, `SELECT value FROM run_metadata WHERE key = '${key}'`))[0]!.value));
 
 describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 west, Bas-Rhin 67001 east', async () => {
-  const { out, db, code, err } = await runOnSquares(['10002', '67001'], (dir) => ['--config', writeIn(dir, 'run.yml', 'vintage_years: ocs-grand-est\nportraits: false\n')]);
+  const { out, db, code, err } = await runOnSquares(['10002', '67001'], (dir) => ['--config', writeIn(dir, 'run.yml', 'vintage_years: ocs-grand-est\n')]);
 
   it('runs', () => {
     expect(err()).toBe('');
@@ -97,6 +97,15 @@ describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 w
     expect(await metadata(db, 'vintage_years')).toEqual({ table: 'ocs-grand-est', version: '2024-02-likely', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), scope: 'departement', rows: 40 });
     expect(await metadata(db, 'vintage_years.fallbacks')).toEqual([]);
     expect(existsSync(path.join(out, 'parquet', 'vintage_year.parquet'))).toBe(true);
+  });
+
+  it('shows the photo years beside the labels in the portraits', () => {
+    const commune = readFileSync(path.join(out, 'portraits', 'md', 'commune-67001.md'), 'utf8');
+    expect(commune).toContain('2010 (photos 2007), 2019 (photos 2018), 2022 (photos 2021)');
+    expect(commune).toContain('2010 → 2019 (photos 2007 → 2018)');
+    const region = readFileSync(path.join(out, 'portraits', 'md', 'region-44.md'), 'utf8');
+    expect(region).toContain('2010 (photos 2007, 2009), 2019 (photos 2018, 2019), 2022 (photos 2021, 2022)');
+    expect(region).toContain('2010 → 2019 (photos 2007, 2009 → 2018, 2019)');
   });
 });
 

@@ -46,6 +46,11 @@ export interface PortraitDataset {
   categories: Array<{ category: number; label: string; artificialised: boolean }>;
   /** OCS GE couverture and usage labels by code (empty for databases written before nomenclature_code existed). */
   codeLabels: Map<string, string>;
+  /**
+   * Territory key → vintage label → the real years of its communes behind that label, from `vintage_year`
+   * (written with --vintage-years; empty without it, the labels then being the years).
+   */
+  photoYears: Map<string, Map<number, number[]>>;
   metadata: Map<string, string>;
   wkb: Map<string, Uint8Array>;
 }
@@ -122,6 +127,21 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
   if (hasCodeTable) for (const r of await rows(connection, 'SELECT code, label FROM nomenclature_code')) codeLabels.set(String(r.code), String(r.label));
   const hasIgnCheck = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'check_ign_difference'`)).length > 0;
   const ignCheck = hasIgnCheck ? group(await rows(connection, 'SELECT * FROM check_ign_difference ORDER BY abs(diff_m2) DESC, period, measure')) : new Map<string, Row[]>();
+  const photoYears = new Map<string, Map<number, number[]>>();
+  const hasYearTable = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'vintage_year'`)).length > 0;
+  if (hasYearTable) {
+    const yearRows = await rows(
+      connection,
+      `SELECT m.level, m.code, v.vintage, list(DISTINCT v.year ORDER BY v.year) AS years
+       FROM vintage_year v JOIN membership m USING (commune_code) GROUP BY ALL ORDER BY ALL`,
+    );
+    for (const r of yearRows) {
+      const key = territoryKey(String(r.level), String(r.code));
+      const byVintage = photoYears.get(key) ?? new Map<number, number[]>();
+      byVintage.set(Number(r.vintage), (r.years as Value[]).map(Number));
+      photoYears.set(key, byVintage);
+    }
+  }
   const trajectory = new Map<string, Row>();
   for (const r of await rows(connection, 'SELECT * FROM trajectory')) trajectory.set(territoryKey(String(r.level), String(r.code)), r);
 
@@ -157,6 +177,7 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
       artificialised: Boolean(r.artificialised),
     })),
     codeLabels,
+    photoYears,
     metadata: new Map((await rows(connection, 'SELECT key, value FROM run_metadata ORDER BY key')).map((r) => [String(r.key), String(r.value)])),
     wkb,
   };

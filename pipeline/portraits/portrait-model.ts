@@ -113,7 +113,25 @@ const fig = (table: string, column: string, row: Row | undefined, filters: Recor
   return figure(table, column, filters, typeof v === 'number' || typeof v === 'boolean' ? v : null);
 };
 
-const periodLabel = (row: Row): string => `${row.from_vintage} → ${row.to_vintage}`;
+/** Real years behind a vintage label on a territory, when they are not just the label (--vintage-years). */
+function photoYearsOf(data: PortraitDataset, key: string, vintage: number): number[] | null {
+  const years = data.photoYears.get(key)?.get(vintage);
+  return years && !(years.length === 1 && years[0] === vintage) ? years : null;
+}
+
+/** `2010`, or `2010 (photos 2007)` when the data behind the label was photographed in other years. */
+const vintageLabel = (data: PortraitDataset, key: string, vintage: number): string => {
+  const years = photoYearsOf(data, key, vintage);
+  return years ? `${vintage} (photos ${years.join(', ')})` : String(vintage);
+};
+
+/** `2010 → 2019`, or `2010 → 2019 (photos 2007 → 2018)` when the years behind the labels differ from them. */
+const periodLabel = (data: PortraitDataset, key: string, row: Row): string => {
+  const [from, to] = [Number(row.from_vintage), Number(row.to_vintage)];
+  const [fromYears, toYears] = [photoYearsOf(data, key, from), photoYearsOf(data, key, to)];
+  const photos = fromYears || toYears ? ` (photos ${(fromYears ?? [from]).join(', ')} → ${(toYears ?? [to]).join(', ')})` : '';
+  return `${from} → ${to}${photos}`;
+};
 const periodFilters = (row: Row): Record<string, number> => ({ from_vintage: Number(row.from_vintage), to_vintage: Number(row.to_vintage) });
 const ha = (m2: number | null): number | null => (m2 === null ? null : m2 / 10_000);
 
@@ -196,6 +214,8 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     ['Données', STATUS_LABELS[t.coverageStatus] ?? t.coverageStatus],
     ['Millésimes', t.vintages || '—'],
   ];
+  const labelled = [...(data.photoYears.get(key)?.keys() ?? [])];
+  if (labelled.some((v) => photoYearsOf(data, key, v))) identity.push(['Années des photos', labelled.map((v) => vintageLabel(data, key, v)).join(', ')]);
 
   // Comparison with parent and siblings.
   if (p) {
@@ -251,13 +271,13 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
           desc: `Barres empilées, une par millésime (${vintages.join(', ')}), surfaces en hectares par catégorie du décret 2023-1096.`,
           axisLabel: 'Surface (ha)',
           series: catSeries,
-          bars: vintages.map((v) => ({ label: String(v), values: Object.fromEntries(categories.map((c) => [String(c.category), ha(num(stockOf(v, c.category), 'area_m2')) ?? 0])) })),
+          bars: vintages.map((v) => ({ label: vintageLabel(data, key, v), values: Object.fromEntries(categories.map((c) => [String(c.category), ha(num(stockOf(v, c.category), 'area_m2')) ?? 0])) })),
         })
       : null,
     tables: [
       {
         caption: 'Surface par catégorie',
-        head: ['Catégorie', ...vintages.map(String)],
+        head: ['Catégorie', ...vintages.map((v) => vintageLabel(data, key, v))],
         rows: categories.map((c) => [`${c.category}. ${c.label}`, ...vintages.map((v) => fig('stock', 'area_m2', stockOf(v, c.category), { vintage: v, category: c.category }))]),
       },
       {
@@ -266,7 +286,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         rows: summaries.map((s) => {
           const f = { vintage: Number(s.vintage) };
           return [
-            String(s.vintage),
+            vintageLabel(data, key, Number(s.vintage)),
             fig('stock_summary', 'covered_m2', s, f),
             fig('stock_summary', 'uncovered_m2', s, f),
             fig('stock_summary', 'artificialised_m2', s, f),
@@ -297,7 +317,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
             { key: 'd', label: 'Désartificialisation', color: FLUX_COLORS.desartificialisation },
             { key: 'n', label: 'Solde net', color: FLUX_COLORS.net },
           ],
-          groups: flux.map((r) => ({ label: periodLabel(r), values: { a: ha(num(r, 'artificialisation_m2')), d: ha(num(r, 'desartificialisation_m2')), n: ha(num(r, 'net_m2')) } })),
+          groups: flux.map((r) => ({ label: periodLabel(data, key, r), values: { a: ha(num(r, 'artificialisation_m2')), d: ha(num(r, 'desartificialisation_m2')), n: ha(num(r, 'net_m2')) } })),
         })
       : null,
     tables: [
@@ -307,7 +327,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         rows: flux.map((r) => {
           const f = periodFilters(r);
           return [
-            periodLabel(r),
+            periodLabel(data, key, r),
             fig('artif_flux', 'years', r, f),
             fig('artif_flux', 'artificialisation_m2', r, f),
             fig('artif_flux', 'desartificialisation_m2', r, f),
@@ -323,7 +343,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         head: ['Période', 'Imperméabilisation', 'Désimperméabilisation', 'Solde net'],
         rows: impermRows.map((r) => {
           const f = periodFilters(r);
-          return [periodLabel(r), fig('imperm_flux', 'impermeabilisation_m2', r, f), fig('imperm_flux', 'desimpermeabilisation_m2', r, f), fig('imperm_flux', 'net_m2', r, f)];
+          return [periodLabel(data, key, r), fig('imperm_flux', 'impermeabilisation_m2', r, f), fig('imperm_flux', 'desimpermeabilisation_m2', r, f), fig('imperm_flux', 'net_m2', r, f)];
         }),
       },
     ],
@@ -343,7 +363,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     const axisName = axis === 'cs' ? 'couverture' : 'usage';
     sections.push({
       id: `flux-${axis}`,
-      title: `Flux par ${axisName} d’arrivée${full ? ` (${periodLabel(full)})` : ''}`,
+      title: `Flux par ${axisName} d’arrivée${full ? ` (${periodLabel(data, key, full)})` : ''}`,
       paragraphs: [`Surfaces artificialisées et désartificialisées selon le code de ${axisName} OCS GE après le changement.`],
       chart: codes.length
         ? groupedBars({
@@ -381,8 +401,8 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     chart: enafFull
       ? groupedBars({
           id: 'chart-enaf',
-          title: `Consommation d’ENAF par destination (${periodLabel(enafFull)}), ${t.name}`,
-          desc: `Barres par destination : consommation d’ENAF en hectares sur ${periodLabel(enafFull)}.`,
+          title: `Consommation d’ENAF par destination (${periodLabel(data, key, enafFull)}), ${t.name}`,
+          desc: `Barres par destination : consommation d’ENAF en hectares sur ${periodLabel(data, key, enafFull)}.`,
           axisLabel: 'Surface (ha)',
           series: [{ key: 'c', label: 'Consommation d’ENAF', color: '#b35806' }],
           groups: DESTINATIONS.map((d) => ({ label: DESTINATION_LABELS[d]!, values: { c: ha(num(destinationRow(enafFull, d), 'area_m2')) } })),
@@ -391,7 +411,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     tables: [
       {
         caption: 'Consommation d’ENAF par destination',
-        head: ['Destination', ...enafPeriods.flatMap((r) => [`${periodLabel(r)}`, `${periodLabel(r)} par an`])],
+        head: ['Destination', ...enafPeriods.flatMap((r) => [`${periodLabel(data, key, r)}`, `${periodLabel(data, key, r)} par an`])],
         rows: DESTINATIONS.map((d) => [
           DESTINATION_LABELS[d]!,
           ...enafPeriods.flatMap((r) => {
@@ -406,7 +426,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         head: ['Période', 'Consommation', 'Par an', 'Part de la surface', 'Renaturation'],
         rows: enafSummaries.map((r) => {
           const f = periodFilters(r);
-          return [periodLabel(r), fig('enaf_summary', 'consumption_m2', r, f), fig('enaf_summary', 'consumption_m2_per_year', r, f), fig('enaf_summary', 'consumption_share_of_area', r, f), fig('enaf_summary', 'renaturation_m2', r, f)];
+          return [periodLabel(data, key, r), fig('enaf_summary', 'consumption_m2', r, f), fig('enaf_summary', 'consumption_m2_per_year', r, f), fig('enaf_summary', 'consumption_share_of_area', r, f), fig('enaf_summary', 'renaturation_m2', r, f)];
         }),
       },
     ],
@@ -487,7 +507,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
         head: ['Territoire', 'Période', 'Solde net', 'Solde net / surface'],
         rows: mapRows.map(({ m, full: f }) => {
           const filters = { level: m.level, code: m.code, ...(f ? periodFilters(f) : {}) };
-          return [link(data, ctx, m.level, m.code), f ? periodLabel(f) : '—', fig('artif_flux', 'net_m2', f, filters), fig('artif_flux', 'net_share_of_area', f, filters)];
+          return [link(data, ctx, m.level, m.code), f ? periodLabel(data, territoryKey(m.level, m.code), f) : '—', fig('artif_flux', 'net_m2', f, filters), fig('artif_flux', 'net_share_of_area', f, filters)];
         }),
       },
     ],
@@ -500,6 +520,9 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     paragraphs: [
       `Nomenclature : ${data.metadata.get('nomenclature_version') ?? 'non renseignée'} ; catégories du décret 2023-1096 (annexe à l’article R.101-1 du code de l’urbanisme).`,
       `Millésimes utilisés : ${t.vintages || '—'}. Surfaces planimétriques en Lambert-93 (EPSG:2154) ; niveaux supérieurs = sommes des communes.`,
+      ...(data.metadata.has('vintage_years')
+        ? [`Les millésimes sont des étiquettes : durées et valeurs annuelles sont calculées sur les années réelles des photos aériennes de chaque commune (table ${(JSON.parse(data.metadata.get('vintage_years')!) as { table: string }).table}, run_metadata vintage_years).`]
+        : []),
       `La consommation d’ENAF est mesurée ici à partir de l’occupation du sol (OCS), non à partir des fichiers fonciers : ce n’est pas le chiffre officiel du Cerema. ${tr?.measure ? `(${tr.measure})` : ''}`.trim(),
       ...ignCheckParagraph(data.ignCheck.get(key) ?? []),
       `Généré par ocs-zan ${data.metadata.get('tool_version') ?? ''}.`.trim(),
