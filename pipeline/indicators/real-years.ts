@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { VintageYearTable } from '../../nomenclature/vintage-years.js';
+import { appendRows } from '../core/duckdb.js';
 import { UserError } from '../core/errors.js';
 import { sqlString } from '../core/sql.js';
 
@@ -29,15 +30,7 @@ export interface VintageYearFallback {
 /** Writes `_vintage_year` (and `vintage_year` with a table); returns the communes that fell back to the label. */
 export async function writeVintageYears(connection: DuckDBConnection, table: VintageYearTable | undefined): Promise<VintageYearFallback[]> {
   await connection.run(`CREATE TEMP TABLE _year_row (key VARCHAR NOT NULL, vintage INTEGER NOT NULL, year INTEGER NOT NULL, line INTEGER NOT NULL)`);
-  const appender = await connection.createAppender('_year_row');
-  for (const row of table?.rows ?? []) {
-    appender.appendVarchar(row.key);
-    appender.appendInteger(row.vintage);
-    appender.appendInteger(row.year);
-    appender.appendInteger(row.line);
-    appender.endRow();
-  }
-  appender.closeSync();
+  await appendRows(connection, '_year_row', (table?.rows ?? []).map((r) => [r.key, r.vintage, r.year, r.line]));
   const key = table?.scope === 'commune' ? 'v.commune_code' : 'c.departement';
   await connection.run(`CREATE TEMP TABLE _vintage_year AS
     SELECT v.commune_code, v.vintage, coalesce(y.year, v.vintage) AS year,
