@@ -26,13 +26,16 @@ async function flux(db: string, levels: string): Promise<unknown[][]> {
   return rows.map((r) => [r.level, r.code, `${r.from_vintage}→${r.to_vintage}`, Number(r.years), round(r.artificialisation_m2), round(r.artificialisation_m2_per_year), round(r.net_m2_per_year), r.years_combined]);
 }
 
-/** `ocs-zan run` on the squares of the communes given, with the options `extra` returns (it may write files in dir). */
-async function runOnSquares(codes: [string, string] | undefined, extra: (dir: string) => string[]) {
+/**
+ * `ocs-zan run` on the squares of the communes given, one layer per vintage, with the options `extra` returns (it may
+ * write files in dir, and replace the inputs: `vintages` are the per-vintage layers, `multi` the multi-date layer).
+ */
+async function runOnSquares(codes: [string, string] | undefined, extra: (dir: string, inputs: { vintages: string[]; ocs: string; multi: string }) => string[]) {
   const dir = tempDir('ocs-zan-years-');
-  const { ocs, communes } = handBuiltInputs(dir, codes);
+  const { ocs, multi, communes } = handBuiltInputs(dir, codes);
   const out = path.join(dir, 'out');
   const { io, out: stdout, err } = capture();
-  const code = await runCli(['run', ...layers(ocs), ...extra(dir), ...common(communes, out)], io);
+  const code = await runCli(['run', ...extra(dir, { vintages: layers(ocs), ocs, multi }), ...common(communes, out)], io);
   return { dir, out, db: path.join(out, 'ocs.duckdb'), code, stdout, err };
 }
 
@@ -45,7 +48,7 @@ const writeIn = (dir: string, name: string, text: string): string => {
 const metadata = async (db: string, key: string): Promise<unknown> => JSON.parse(String((await query(db, `SELECT value FROM run_metadata WHERE key = '${key}'`))[0]!.value));
 
 describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 west, Bas-Rhin 67001 east', async () => {
-  const { out, db, code, err } = await runOnSquares(['10002', '67001'], (dir) => ['--config', writeIn(dir, 'run.yml', 'vintage_years: ocs-grand-est\n')]);
+  const { out, db, code, err } = await runOnSquares(['10002', '67001'], (dir, { vintages }) => [...vintages, '--config', writeIn(dir, 'run.yml', 'vintage_years: ocs-grand-est\n')]);
 
   it('runs', () => {
     expect(err()).toBe('');
@@ -99,6 +102,22 @@ describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 w
     expect(existsSync(path.join(out, 'parquet', 'vintage_year.parquet'))).toBe(true);
   });
 
+  it('gives the same tables from a multi-date layer and from per-département inputs', async () => {
+    const perDep = (ocs: string): string[] => ['10', '67'].flatMap((dep) => [2010, 2019, 2022].flatMap((year) => ['--vintage', `${dep}:${year}=${ocs}#ocs_${year}`]));
+    const forms: Array<[string, (inputs: { ocs: string; multi: string }) => string[]]> = [
+      ['multi-date', ({ multi }) => ['--multi-date', `${multi}#ocs_multi`]],
+      ['per-département', ({ ocs }) => perDep(ocs)],
+    ];
+    for (const [name, inputs] of forms) {
+      const other = await runOnSquares(['10002', '67001'], (_, given) => [...inputs(given), '--vintage-years', 'ocs-grand-est', '--no-portraits']);
+      expect(other.err()).toBe('');
+      for (const table of ['vintage_year', 'stock_summary', 'artif_flux', 'enaf_summary', 'imperm_flux', 'trajectory']) {
+        const file = (dir: string): Buffer => readFileSync(path.join(dir, 'parquet', `${table}.parquet`));
+        expect(file(other.out).equals(file(out)), `${name}: ${table}`).toBe(true);
+      }
+    }
+  });
+
   it('shows the photo years beside the labels in the portraits', () => {
     const commune = readFileSync(path.join(out, 'portraits', 'md', 'commune-67001.md'), 'utf8');
     expect(commune).toContain('2010 (photos 2007), 2019 (photos 2018), 2022 (photos 2021)');
@@ -111,7 +130,7 @@ describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 w
 
 describe('--vintage-years with a per-département CSV missing a year', async () => {
   const years = 'departement,vintage,year\n67,2010,2006\n67,2019,2019\n67,2022,2021\n10,2010,2009\n10,2019,2019\n';
-  const { dir, db, code, stdout, err } = await runOnSquares(['10002', '67001'], (d) => ['--vintage-years', writeIn(d, 'years.csv', years), '--no-portraits']);
+  const { dir, db, code, stdout, err } = await runOnSquares(['10002', '67001'], (d, { vintages }) => [...vintages, '--vintage-years', writeIn(d, 'years.csv', years), '--no-portraits']);
   const table = path.join(dir, 'years.csv');
 
   it('runs', () => {
@@ -144,7 +163,7 @@ describe('--vintage-years with a per-département CSV missing a year', async () 
 
 describe('--vintage-years with a per-commune CSV', async () => {
   const years = 'commune_code,vintage,year\n67001,2010,2008\n67001,2019,2018\n67001,2022,2021\n67002,2010,2011\n67002,2019,2019\n67002,2022,2022\n';
-  const { dir, db, code, err } = await runOnSquares(undefined, (d) => ['--vintage-years', writeIn(d, 'communes.csv', years), '--no-portraits']);
+  const { dir, db, code, err } = await runOnSquares(undefined, (d, { vintages }) => [...vintages, '--vintage-years', writeIn(d, 'communes.csv', years), '--no-portraits']);
   const table = path.join(dir, 'communes.csv');
 
   it('runs', () => {
@@ -176,7 +195,7 @@ describe('--vintage-years with a per-commune CSV', async () => {
 
 describe('--vintage-years errors', () => {
   it('stops on a contradictory table with one line naming its line, before any work', async () => {
-    const run = await runOnSquares(undefined, (dir) => ['--vintage-years', writeIn(dir, 'years.csv', 'departement,vintage,year\n67,2010,2007\n67,2019,2018\n67,2010,2008\n')]);
+    const run = await runOnSquares(undefined, (dir, { vintages }) => [...vintages, '--vintage-years', writeIn(dir, 'years.csv', 'departement,vintage,year\n67,2010,2007\n67,2019,2018\n67,2010,2008\n')]);
     const table = path.join(run.dir, 'years.csv');
     expect(run.code).toBe(2);
     expect(run.err()).toBe(`ocs-zan: error: ${table}:4: département 67, vintage 2010 is given twice (also line 2) (keep one row per key and vintage)\n`);
@@ -184,7 +203,7 @@ describe('--vintage-years errors', () => {
   });
 
   it('stops when table rows and labels put a later vintage at an earlier year', async () => {
-    const run = await runOnSquares(undefined, (dir) => ['--vintage-years', writeIn(dir, 'years.csv', 'departement,vintage,year\n67,2019,2009\n')]);
+    const run = await runOnSquares(undefined, (dir, { vintages }) => [...vintages, '--vintage-years', writeIn(dir, 'years.csv', 'departement,vintage,year\n67,2019,2009\n')]);
     const table = path.join(run.dir, 'years.csv');
     expect(run.code).toBe(2);
     expect(run.err().trim().split('\n')).toEqual([

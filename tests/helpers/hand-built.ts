@@ -12,9 +12,10 @@ const rect = (x0: number, y0: number, x1: number, y1: number): string => `POLYGO
 /**
  * Two 1 km² communes side by side (67001 west, 67002 east, or the codes given). A 100 m × 200 m strip astride their
  * border (x 950–1050, y 400–600) is a field / forest in 2010, a building in 2019, and its western half a fallow
- * meadow without use (category 9) in 2022.
+ * meadow without use (category 9) in 2022. `ocs` holds one layer per vintage (ocs_2010, ocs_2019, ocs_2022), `multi`
+ * the same land use as one multi-date layer (ocs_multi: the four pieces, columns code_cs_<year>, code_us_<year>).
  */
-export function handBuiltInputs(dir: string, [west, east]: [string, string] = ['67001', '67002']): { ocs: string; communes: string } {
+export function handBuiltInputs(dir: string, [west, east]: [string, string] = ['67001', '67002']): { ocs: string; multi: string; communes: string } {
   const westNotched = `POLYGON(${ring([[0, 0], [1000, 0], [1000, 400], [950, 400], [950, 600], [1000, 600], [1000, 1000], [0, 1000]])})`;
   const eastNotched = `POLYGON(${ring([[1000, 0], [2000, 0], [2000, 1000], [1000, 1000], [1000, 600], [1050, 600], [1050, 400], [1000, 400]])})`;
   const v2010: TestFeature[] = [
@@ -33,6 +34,25 @@ export function handBuiltInputs(dir: string, [west, east]: [string, string] = ['
     { id: 'B', cs: 'CS1.1.1.1', us: 'US5', wkt: rect(1000, 400, 1050, 600) },
   ];
   const ocs = writeOcs(path.join(dir, 'ocs.gpkg'), { ocs_2010: v2010, ocs_2019: v2019, ocs_2022: v2022 });
+  const codes: Record<string, Array<[string, string]>> = {
+    westRest: [['CS2.2.1', 'US1.1'], ['CS2.2.1', 'US1.1'], ['CS2.2.1', 'US1.1']],
+    eastRest: [['CS2.1.1.1', 'US1.2'], ['CS2.1.1.1', 'US1.2'], ['CS2.1.1.1', 'US1.2']],
+    stripWest: [['CS2.2.1', 'US1.1'], ['CS1.1.1.1', 'US5'], ['CS2.2.1', 'US6.3']],
+    stripEast: [['CS2.1.1.1', 'US1.2'], ['CS1.1.1.1', 'US5'], ['CS1.1.1.1', 'US5']],
+  };
+  const pieces: TestFeature[] = [
+    { id: 'westRest', cs: null, us: null, wkt: westNotched },
+    { id: 'eastRest', cs: null, us: null, wkt: eastNotched },
+    { id: 'stripWest', cs: null, us: null, wkt: rect(950, 400, 1000, 600) },
+    { id: 'stripEast', cs: null, us: null, wkt: rect(1000, 400, 1050, 600) },
+  ];
+  const columns = Object.fromEntries(
+    [2010, 2019, 2022].flatMap((year, i) => [
+      [`code_cs_${year}`, (f: TestFeature) => codes[f.id]![i]![0]],
+      [`code_us_${year}`, (f: TestFeature) => codes[f.id]![i]![1]],
+    ]),
+  );
+  const multi = writeOcs(path.join(dir, 'multi.gpkg'), { ocs_multi: pieces }, { extraFields: columns });
 
   const communes = path.join(dir, 'communes.gpkg');
   const dataset = gdal.drivers.get('GPKG').create(communes);
@@ -50,7 +70,7 @@ export function handBuiltInputs(dir: string, [west, east]: [string, string] = ['
     layer.features.add(feature);
   }
   dataset.close();
-  return { ocs, communes };
+  return { ocs, multi, communes };
 }
 
 export const round = (value: unknown): number => Math.round(Number(value) * 1000) / 1000;
