@@ -34,7 +34,7 @@ export function register(program: Command): void {
   const command = program
     .command('run')
     .description('run the whole pipeline: OCS vintages + commune polygons → OUT/ocs.duckdb, Parquet, CSV, portraits, tiles')
-    .addOption(new Option('--config <file>', 'YAML file of options (keys are the long option names, e.g. vintage: [2019=a.gpkg], territories: c.geojson); flags override it; paths are relative to the file'));
+    .addOption(new Option('--config <file>', 'YAML file of options (keys are the long option names, with - or _, e.g. vintage: [2019=a.gpkg], territories: c.geojson, vintage_years: ocs-grand-est); flags override it; paths are relative to the file'));
   addIngestOptions(command)
     .addOption(new Option('--territories <path>', 'commune polygons PATH[#layer] (any OGR source; reprojected to EPSG:2154)'))
     .addOption(new Option('--code-field <name>', 'commune INSEE code field').default('code'))
