@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from './core/log.js';
 import { computeIndicators } from './indicators/index.js';
 import { fallbackLine } from './indicators/real-years.js';
 import { AtomicOutput } from './core/atomic-output.js';
+import { markOutputFolder } from './core/output-checks.js';
 import { overlayVintages, type OverlayStats } from './overlay/index.js';
 import { buildPortraits } from './portraits/index.js';
 import { PhaseMeter } from './core/resources.js';
@@ -97,7 +98,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   const vintageYears = input.vintageYears === undefined ? undefined : loadVintageYears(input.vintageYears);
   const meter = new PhaseMeter();
   try {
-    return await AtomicOutput.write(input.out, { force: input.force, directory: true }, async (dir) => {
+    return await AtomicOutput.write(input.out, { force: input.force, directory: true, inputs: runInputs(input) }, async (dir) => {
       meter.start('ingest');
       // Archives are extracted into the output's temporary folder (or the cache), removed once the indicators are built.
       const deliveryDir = path.join(dir, '.ocsge');
@@ -148,6 +149,9 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
 
       meter.start('exports');
       await exportTables({ dbPath, parquetDir: path.join(dir, 'parquet'), csvDir: path.join(dir, 'csv'), logger });
+      // `ocs-zan export --out OUT --force` may replace these two later.
+      await markOutputFolder(path.join(dir, 'parquet'));
+      await markOutputFolder(path.join(dir, 'csv'));
 
       let tiles: RunSummary['tiles'] = null;
       if (input.tiles !== false) {
@@ -172,6 +176,17 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   } finally {
     meter.stop();
   }
+}
+
+/** Every file the run reads: an output folder holding one of them is refused. */
+function runInputs(input: RunInput): string[] {
+  const config = input.options?.['config'];
+  return [
+    ...input.sources.map((source) => splitLayer(source.path).path),
+    splitLayer(input.territories.path).path,
+    ...(input.territories.scotCsv ? [input.territories.scotCsv] : []),
+    ...(typeof config === 'string' ? [config] : []),
+  ];
 }
 
 function territoriesReportLines(report: TerritoriesReport): string[] {

@@ -110,8 +110,8 @@ describe('ocs-zan export', () => {
     const out = path.join(dir, 'cli-out');
     const first = capture();
     expect(await runCli(['export', '--db', dbPath, '--out', out, '--table', 'stock', '--quiet'], first.io)).toBe(0);
-    expect(readdirSync(path.join(out, 'parquet'))).toEqual(['stock.parquet']);
-    expect(readdirSync(path.join(out, 'csv'))).toEqual(['stock.csv']);
+    expect(readdirSync(path.join(out, 'parquet')).sort()).toEqual(['.ocs-zan-output', 'stock.parquet']);
+    expect(readdirSync(path.join(out, 'csv')).sort()).toEqual(['.ocs-zan-output', 'stock.csv']);
     const again = capture();
     expect(await runCli(['export', '--db', dbPath, '--out', out, '--table', 'stock', '--quiet'], again.io)).toBe(2);
     expect(again.err.join('')).toMatch(/output already exists \(pass --force to overwrite it\)/);

@@ -56,7 +56,7 @@ describe('ingest per vintage', () => {
     const stage = path.join(dir, 'stage-basic');
     const { code, out } = await cli(['--vintage', `2010=${source}#ocsge_2010`, '--vintage', `2019=${source}#ocsge_2019`, '--out', stage]);
     expect(code).toBe(0);
-    expect(readdirSync(stage).sort()).toEqual(['manifest.json', 'vintage-2010.fgb', 'vintage-2019.fgb']);
+    expect(readdirSync(stage).sort()).toEqual(['.ocs-zan-output', 'manifest.json', 'vintage-2010.fgb', 'vintage-2019.fgb']);
     const manifest = readManifest(stage);
     expect(manifest.crs).toBe('EPSG:2154');
     expect(manifest.profile).toBe('ocsge');

@@ -223,7 +223,7 @@ describe('portraits', () => {
     const one = path.join(tmp, 'one');
     const epci = await firstEpci();
     expect(await runCli(['portraits', '--db', dbPath, '--out', one, '--level', 'epci', '--code', epci, '--quiet'], io)).toBe(0);
-    expect(readdirSync(one).sort()).toEqual([`epci-${epci}.html`, 'index.html', 'md', 'portrait_territory.csv']);
+    expect(readdirSync(one).sort()).toEqual(['.ocs-zan-output', `epci-${epci}.html`, 'index.html', 'md', 'portrait_territory.csv']);
     // Parents not published are named without a link.
     expect(readFileSync(path.join(one, `epci-${epci}.html`), 'utf8')).not.toMatch(/href="departement-/);
   });

@@ -73,9 +73,27 @@ export async function inStage<T>(stage: string, shard: string | undefined, work:
   }
 }
 
+/** Conditions of the machine, not bugs, whoever raised them (node, DuckDB, GDAL, a worker): errno code, message pattern, what to say. */
+const ENVIRONMENT_FAULTS: Array<{ codes: string[]; pattern?: RegExp; message: string; remedy: string }> = [
+  { codes: ['ENOSPC'], pattern: /no space left on device/i, message: 'disk full', remedy: 'free some space or choose an output on another disk' },
+  { codes: ['EDQUOT'], pattern: /disk quota exceeded/i, message: 'disk quota exceeded', remedy: 'free some space or choose an output on another disk' },
+  { codes: ['EROFS'], pattern: /read-only file ?system/i, message: 'read-only filesystem', remedy: 'choose an output on a writable disk' },
+  { codes: ['EACCES', 'EPERM'], message: 'permission denied', remedy: 'choose a path you may write, or fix its permissions' },
+  { codes: ['ENOTDIR'], message: 'a parent of this path is a file, not a folder', remedy: 'fix the path' },
+];
+
+/** The UserError an OS-level failure (disk full, read-only filesystem, permissions) stands for, or null for anything else. */
+export function environmentError(error: unknown): UserError | null {
+  if (!(error instanceof Error)) return null;
+  const { code, path: file } = error as NodeJS.ErrnoException;
+  const fault = ENVIRONMENT_FAULTS.find((f) => (code !== undefined && f.codes.includes(code)) || f.pattern?.test(error.message));
+  return fault ? new UserError(fault.message, { file, remedy: fault.remedy }) : null;
+}
+
 /** Text and exit code for any error reaching the CLI boundary. */
 export function describeError(error: unknown): { text: string; exitCode: number } {
-  const root = rootCause(error);
+  const cause = rootCause(error);
+  const root = cause instanceof UserError ? cause : (environmentError(cause) ?? cause);
   const prefix = error instanceof StageError ? `${error.stage}${error.shard ? `[${error.shard}]` : ''}: ` : '';
   if (root instanceof UserError) {
     return { text: `ocs-zan: error: ${prefix}${root.line()}`, exitCode: EXIT_USER };

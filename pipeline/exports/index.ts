@@ -120,8 +120,12 @@ export async function exportToDirectory(
   input: Omit<ExportInput, 'parquetDir' | 'csvDir'> & { outDir: string; force?: boolean },
 ): Promise<ExportResult> {
   if (!existsSync(input.dbPath)) throw new UserError('database not found', { file: input.dbPath, remedy: 'run `ocs-zan run` first' });
-  const parquet = await AtomicOutput.create(path.join(input.outDir, 'parquet'), { force: input.force, directory: true });
-  const csv = await AtomicOutput.create(path.join(input.outDir, 'csv'), { force: input.force, directory: true });
+  const options = { force: input.force, directory: true, inputs: [input.dbPath] };
+  const parquet = await AtomicOutput.create(path.join(input.outDir, 'parquet'), options);
+  const csv = await AtomicOutput.create(path.join(input.outDir, 'csv'), options).catch(async (error: unknown) => {
+    await parquet.abort();
+    throw error;
+  });
   try {
     const result = await exportTables({ ...input, parquetDir: parquet.tempPath, csvDir: csv.tempPath });
     await parquet.commit();

@@ -21,6 +21,7 @@ import type { Nomenclature, Profile } from '../../nomenclature/loader.js';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger, type Progress } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
+import { nearestFolder } from '../core/output-checks.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/types.js';
 import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
@@ -119,7 +120,8 @@ export async function ingestVintages(sources: VintageSource[], options: IngestOp
   const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
   // The checks are done: each vintage is opened again by whichever process stages it.
   for (const plan of plans) plan.opened.close();
-  return AtomicOutput.write(options.stageDir, { force: options.force, directory: true }, async (tempDir) => {
+  const inputs = sources.map((source) => splitLayer(source.path).path);
+  return AtomicOutput.write(options.stageDir, { force: options.force, directory: true, inputs }, async (tempDir) => {
     const tasks = plans.map((plan): VintageTask => ({ source: plan.source, key: plan.key, files: plan.files, tempDir, options: taskOptions(options) }));
     const jobs = Math.min(options.jobs ?? 1, tasks.length);
     const vintages =
@@ -213,19 +215,11 @@ async function preflight(sources: VintageSource[], profile: Profile, options: In
 async function checkDiskSpace(stageDir: string, plans: Plan[]): Promise<void> {
   let needed = 0;
   for (const plan of plans) for (const file of plan.files) needed += 2 * (await stat(file)).size;
-  let dir = path.resolve(path.dirname(path.resolve(stageDir)));
-  for (;;) {
-    try {
-      const fs = await statfs(dir);
-      const free = fs.bavail * fs.bsize;
-      if (free < needed) {
-        throw new UserError(`not enough disk space: ${mb(free)} free, about ${mb(needed)} needed`, { file: dir, remedy: 'free some space or choose another --out' });
-      }
-      return;
-    } catch (error) {
-      if (error instanceof UserError || path.dirname(dir) === dir) throw error;
-      dir = path.dirname(dir);
-    }
+  const dir = await nearestFolder(path.resolve(stageDir));
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < needed) {
+    throw new UserError(`not enough disk space: ${mb(free)} free, about ${mb(needed)} needed`, { file: dir, remedy: 'free some space or choose another --out' });
   }
 }
 

@@ -116,7 +116,7 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
   const started = performance.now();
   const db = path.resolve(input.db);
   if (!existsSync(db)) throw new UserError('database not found', { file: db, remedy: 'run `ocs-zan run` first or fix --db' });
-  const output = await AtomicOutput.create(input.out, { force: input.force, directory: true });
+  const output = await AtomicOutput.create(input.out, { force: input.force, directory: true, inputs: [db] });
   const instance = input.connection ? null : await DuckDBInstance.create(db);
   const connection = input.connection ?? (await instance!.connect());
   try {

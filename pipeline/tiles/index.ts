@@ -100,7 +100,7 @@ export async function buildTiles(input: BuildTilesInput): Promise<BuildTilesSumm
   checkInput(input, minzoom, maxzoom);
   const db = path.resolve(input.db);
   return inStage('tiles', undefined, () =>
-    AtomicOutput.write(input.out, { force: input.force }, async (tempPath) => {
+    AtomicOutput.write(input.out, { force: input.force, inputs: [db] }, async (tempPath) => {
       const workDir = await mkdtemp(path.join(os.tmpdir(), 'ocs-zan-tiles-'));
       try {
         const indexPath = path.join(workDir, 'index.duckdb');
