@@ -4,15 +4,20 @@
  * - `/lib/` — maplibre-gl and the pmtiles browser build from node_modules (no CDN, works offline),
  * - everything else from the output directory (`/tiles/ocs.pmtiles`, `/portraits/…`), with HTTP
  *   Range support (206, Accept-Ranges, Content-Range, 416) as the pmtiles protocol reads by ranges.
+ * Only regular files whose real path stays under their root are served (symlinks out of OUT give 404),
+ * requests naming a foreign Host are refused (a web page must not reach it by DNS rebinding), and a
+ * download's file is closed whatever becomes of the request.
  *
  * @example
  * const server = await serveOutput({ outDir: 'OUT', port: 0 });
  * console.log(server.url); await server.close();
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -59,9 +64,12 @@ function libraryFiles(): Record<string, string> {
   };
 }
 
-/** Parses a single `bytes=` range against a file size; null = no range, 'invalid' = unsatisfiable. */
+/**
+ * Parses a single `bytes=` range against a file size; null = no range, 'invalid' = unsatisfiable.
+ * Several ranges are answered with the whole file (allowed by RFC 9110; pmtiles asks one range at a time).
+ */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'invalid' {
-  if (!header) return null;
+  if (!header || /^bytes=.*,/.test(header.trim())) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return 'invalid';
   let start: number;
@@ -78,7 +86,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return start > end || start >= size ? 'invalid' : { start, end };
 }
 
-function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: string): void {
+function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: string, logger: Logger): void {
   const stat = statSync(file);
   const size = stat.size;
   const etag = `"${size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
@@ -99,14 +107,44 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
     res.end();
     return;
   }
-  createReadStream(file, { start, end }).pipe(res);
+  // pipeline closes the file when the client goes away mid-download, and reports read errors instead of throwing.
+  pipeline(createReadStream(file, { start, end }), res, (error) => {
+    if (error && (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') logger.warn(`serve: ${req.url}: ${error.message}`);
+  });
 }
 
-/** Maps a URL path onto a file inside `root`, refusing anything that escapes it. */
-function inside(root: string, urlPath: string): string | null {
-  const file = path.resolve(root, `.${path.posix.normalize(urlPath)}`);
-  return file === root || file.startsWith(root + path.sep) ? file : null;
+const within = (root: string, file: string): boolean => file === root || file.startsWith(root + path.sep);
+
+/**
+ * Maps a URL path onto a regular file inside `root` (a folder gives its index.html), or null. The real
+ * path must stay inside the root's real path too, so that a symlink cannot lead out of it.
+ */
+function fileInside(root: string, urlPath: string): string | null {
+  let file = path.resolve(root, `.${path.posix.normalize(urlPath)}`);
+  if (!within(root, file)) return null;
+  let stat = statSync(file, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) {
+    file = path.join(file, 'index.html');
+    stat = statSync(file, { throwIfNoEntry: false });
+  }
+  if (!stat?.isFile()) return null;
+  return within(realpathSync(root), realpathSync(file)) ? file : null;
 }
+
+/**
+ * Host names a page may reach us by: loopback names, IP literals, the bound host and this machine's name.
+ * Any other name is a foreign site's whose DNS now points here (DNS rebinding).
+ */
+export function isLocalHost(hostHeader: string | undefined, boundHost: string): boolean {
+  if (!hostHeader) return false;
+  const name = (hostHeader.startsWith('[') ? hostHeader.slice(1, hostHeader.indexOf(']')) : hostHeader.replace(/:\d*$/, '')).toLowerCase();
+  const machine = os.hostname().toLowerCase();
+  return name === 'localhost' || name.endsWith('.localhost') || isIP(name) !== 0 || name === boundHost.toLowerCase() || name === machine || name.startsWith(`${machine}.`);
+}
+
+const reply = (res: http.ServerResponse, status: number, text: string): void => {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
+};
 
 export async function serveOutput(input: ServeInput): Promise<RunningServer> {
   const outDir = path.resolve(input.outDir);
@@ -115,28 +153,38 @@ export async function serveOutput(input: ServeInput): Promise<RunningServer> {
   const tiles = path.join(outDir, 'tiles', 'ocs.pmtiles');
   if (!existsSync(tiles)) throw new UserError('no tiles/ocs.pmtiles in the output directory', { file: outDir, remedy: 'run `ocs-zan tiles` first' });
   const libs = libraryFiles();
+  const host = input.host ?? '127.0.0.1';
 
   const server = http.createServer((req, res) => {
     try {
+      if (!isLocalHost(req.headers.host, host)) {
+        reply(res, 403, 'forbidden host: open the viewer by the address `ocs-zan serve` printed');
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
         return;
       }
-      const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+      let urlPath: string;
+      try {
+        urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+      } catch {
+        reply(res, 400, 'bad request: malformed URL');
+        return;
+      }
       if (urlPath === '/' || urlPath === '/viewer') {
         res.writeHead(302, { Location: '/viewer/' }).end();
         return;
       }
       let file: string | null;
-      if (urlPath.startsWith('/viewer/')) file = inside(VIEWER_DIR, urlPath === '/viewer/' ? '/index.html' : urlPath.slice('/viewer'.length));
+      if (urlPath.startsWith('/viewer/')) file = fileInside(VIEWER_DIR, urlPath.slice('/viewer'.length));
       else if (urlPath.startsWith('/lib/')) file = libs[urlPath.slice('/lib/'.length)] ?? null;
-      else file = inside(outDir, urlPath);
-      if (file && existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-      if (!file || !existsSync(file)) {
-        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
+      else file = fileInside(outDir, urlPath);
+      if (!file) {
+        reply(res, 404, 'not found');
         return;
       }
-      sendFile(req, res, file);
+      sendFile(req, res, file, logger);
     } catch (error) {
       logger.warn(`serve: ${req.url}: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) res.writeHead(500).end();
@@ -144,7 +192,6 @@ export async function serveOutput(input: ServeInput): Promise<RunningServer> {
     }
   });
 
-  const host = input.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new UserError(`port ${input.port} is already in use`, { remedy: 'pick another --port' }) : error),
