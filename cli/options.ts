@@ -9,6 +9,7 @@ export const options = {
   out: (description = 'output directory') => new Option('-o, --out <dir>', description).makeOptionMandatory(),
   force: () => new Option('--force', 'overwrite existing outputs').default(false),
   quiet: () => new Option('-q, --quiet', 'print nothing but errors').default(false),
+  verbose: () => new Option('--verbose', 'also print the resolved options (command line, config file, defaults) first').default(false),
   jobs: () =>
     new Option('-j, --jobs <n>', 'parallel workers (results are identical whatever the number)')
       .argParser(positiveInteger)

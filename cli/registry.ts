@@ -29,8 +29,8 @@ export async function buildProgram(io: CliIo = processIo): Promise<Command> {
   const program = new Command('ocs-zan')
     .description('Land-use (OCS) vintages → ZAN artificialisation and ENAF indicators, portraits and vector tiles')
     .version(TOOL_VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // Parse errors on one line with the hint, like every other user error: the last (and with -q the only) line.
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (text, write) => write(`ocs-zan: ${text.trimEnd()} (run with --help for usage)\n`) })
     .addHelpText(
       'after',
       '\nExit codes: 0 success; 1 internal error (a bug: the stack is printed); 2 user error (bad input, flag, code or CRS: one line says what to fix).',

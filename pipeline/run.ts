@@ -208,7 +208,7 @@ function territoriesReportLines(report: TerritoriesReport): string[] {
 }
 
 /** Options that cannot change any result: left out of the exported metadata so that exports compare byte for byte. */
-const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'config', 'cache', 'dryRun']);
+const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'verbose', 'config', 'cache', 'dryRun']);
 
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
 function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats, territoriesSha256: string): Record<string, string> {

@@ -1,6 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { describeError, StageError, UserError } from '../pipeline/core/errors.js';
+import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 
 function capture() {
   const out: string[] = [];
@@ -19,6 +24,31 @@ describe('cli', () => {
     const { io, err } = capture();
     expect(await runCli(['no-such-command'], io)).toBe(2);
     expect(err.join('')).toMatch(/unknown command/);
+  });
+
+  it('prints a parse error as one line, with the --help hint on it', async () => {
+    const { io, err } = capture();
+    expect(await runCli(['run', '--jobs', 'x', '--quiet'], io)).toBe(2);
+    expect(err.join('')).toBe("ocs-zan: error: option '-j, --jobs <n>' argument 'x' is invalid. expected a whole number >= 1 (run with --help for usage)\n");
+  });
+
+  it('prints the resolved options only with --verbose, and a user error last (alone with --quiet)', () => {
+    const demo = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'ocs-zan-cli-')), 'OUT');
+    const args = ['run', '--vintage', `2010=${demo}#no_such_layer`, '--territories', `${demo}#communes`, '--out', out];
+    // In a child process: progress and options go to the process's stderr, which runCli's io does not capture.
+    const lines = (extra: string[]): string[] => {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'cli', 'bin.ts'), ...args, ...extra], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+      expect(result.status).toBe(2);
+      return result.stderr.trimEnd().split('\n');
+    };
+    const plain = lines([]);
+    expect(plain.some((line) => line.startsWith('options:'))).toBe(false);
+    expect(plain.at(-1)).toMatch(/^ocs-zan: error: .*no_such_layer/);
+    const verbose = lines(['--verbose']);
+    expect(verbose[0]).toMatch(/^options: \{"vintage":/);
+    expect(verbose.at(-1)).toMatch(/^ocs-zan: error: /);
+    expect(lines(['--quiet', '--verbose'])).toEqual([plain.at(-1)]);
   });
 });
 

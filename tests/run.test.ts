@@ -16,7 +16,7 @@ describe('ocs-zan run on hand-built squares', async () => {
   const dir = tempDir('ocs-zan-run-');
   const { ocs, communes } = handBuiltInputs(dir);
   const out = path.join(dir, 'out');
-  const { io, err } = capture();
+  const { io, err, out: printed } = capture();
   const code = await runCli(
     ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--vintage', `2019=${ocs}#ocs_2019`, '--vintage', `2022=${ocs}#ocs_2022`,
       '--territories', `${communes}#communes`, '--out', out, '--no-tiles', '--no-portraits', '--quiet'],
@@ -24,8 +24,9 @@ describe('ocs-zan run on hand-built squares', async () => {
   );
   const db = path.join(out, 'ocs.duckdb');
 
-  it('runs', () => {
+  it('runs, printing nothing with --quiet', () => {
     expect(err()).toBe('');
+    expect(printed()).toBe('');
     expect(code).toBe(0);
   });
 

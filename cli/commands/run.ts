@@ -18,6 +18,7 @@ interface RunFlags extends IngestFlags {
   jobs: number;
   force: boolean;
   quiet: boolean;
+  verbose: boolean;
   tiles: boolean;
   minzoom: number;
   maxzoom: number;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .addOption(new Option('--no-portraits', 'skip the portrait pages'))
     .addOption(options.force())
     .addOption(options.quiet())
+    .addOption(options.verbose())
     .addHelpText(
       'after',
       `
@@ -74,7 +76,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
       if (flags.minzoom > flags.maxzoom) throw new UserError(`--minzoom ${flags.minzoom} is above --maxzoom ${flags.maxzoom}`);
       const logger = createLogger({ quiet: flags.quiet });
       const resolved = resolvedOptions(self);
-      logger.info(`options: ${JSON.stringify(resolved)}`);
+      if (flags.verbose) logger.info(`options: ${JSON.stringify(resolved)}`);
       const summary = await runPipeline({
         sources: sourcesFrom(flags),
         ...(deliveries ? { deliveries: { scan: deliveries, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) } } : {}),
@@ -90,7 +92,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
         options: resolved,
         logger,
       });
-      self.configureOutput().writeOut!(runReport(summary));
+      if (!flags.quiet) self.configureOutput().writeOut!(runReport(summary));
     });
 }
 
