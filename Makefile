@@ -26,9 +26,12 @@ sevenzip:
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && $(APT_INSTALL) chromium fonts-dejavu-core; }
 
-# npm ci when node_modules is older than the lockfile; .npmrc makes gdal-async build against the system GDAL.
-node_modules/.installed: package-lock.json package.json .npmrc | system-deps
-	npm ci --no-audit --no-fund
+# npm ci when node_modules is older than the lockfile. gdal-async's installer (node-pre-gyp, then node-gyp)
+# reads these two from the environment: build from source, linking the system GDAL instead of compiling its
+# bundled copy (over an hour). They are set here rather than in .npmrc, where npm warns about them on every command.
+GDAL_ASYNC_BUILD := npm_config_build_from_source=true npm_config_shared_gdal=true
+node_modules/.installed: package-lock.json package.json | system-deps
+	$(GDAL_ASYNC_BUILD) npm ci --no-audit --no-fund
 	@touch $@
 
 setup: system-deps sevenzip node_modules/.installed
