@@ -208,7 +208,15 @@ describe('output locations (point 7)', () => {
     expect(lines).toEqual([expect.stringMatching(/full\/OUT: disk full: 1\.0 MB free/)]);
   });
 
-  it('reports a disk that fills up during the work as a user error, whoever raised it', () => {
+  it.skipIf(!canMount)('reports a disk filling up during the work as a user error, and leaves nothing behind', async () => {
+    const small = tryMount(path.join(dir, 'small'), 'size=66m')!;
+    const out = path.join(small, 'OUT');
+    const failed = await AtomicOutput.write(out, {}, async (temp) => writeFileSync(temp, Buffer.alloc(70 * 2 ** 20))).catch((error: unknown) => error);
+    expect(describeError(failed)).toEqual({ text: 'ocs-zan: error: disk full (free some space or choose an output on another disk)', exitCode: 2 });
+    expect(readdirSync(small)).toEqual([]);
+  });
+
+  it('maps disk full raised anywhere (node, DuckDB, GDAL, workers) to a user error', () => {
     const node = Object.assign(new Error("ENOSPC: no space left on device, write '/data/OUT/ocs.duckdb'"), { code: 'ENOSPC', path: '/data/OUT/ocs.duckdb' });
     expect(describeError(node)).toEqual({ text: 'ocs-zan: error: /data/OUT/ocs.duckdb: disk full (free some space or choose an output on another disk)', exitCode: 2 });
     // DuckDB and GDAL (and worker processes) report it in their message only.
