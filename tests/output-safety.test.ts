@@ -90,6 +90,7 @@ describe('--force replaces only what ocs-zan wrote (point 5)', () => {
     }
     expect(readFileSync(file, 'utf8')).toBe('keep me\n');
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    expect(existsSync('/dev/.null.lock')).toBe(false);
     expect(readdirSync(foreign)).toEqual(['notes.txt']);
   });
 

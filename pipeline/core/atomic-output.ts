@@ -1,4 +1,4 @@
-import { readdir, readFile, rename, rm, mkdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { checkReplaceable, fileMarkerPath, markOutputFolder, prepareOutputLocation, processIsAlive, type ReplaceOptions } from './output-checks.js';
@@ -26,7 +26,7 @@ export class AtomicOutput {
   /** Checks the target and locks it; returns the temp path to write into. */
   static async create(finalPath: string, options: AtomicOutputOptions = {}): Promise<AtomicOutput> {
     const target = path.resolve(finalPath);
-    await prepareOutputLocation(target);
+    await prepareOutputLocation(target, options);
     const lock = await takeLock(target);
     try {
       await recoverLeftovers(target);
@@ -46,7 +46,7 @@ export class AtomicOutput {
 
   async commit(): Promise<string> {
     const aside = sibling(this.finalPath, `old-${process.pid}`);
-    const previous = await stat(this.finalPath).catch(() => null);
+    const previous = await lstat(this.finalPath).catch(() => null);
     if (previous) await rename(this.finalPath, aside);
     crashPoint('aside');
     try {

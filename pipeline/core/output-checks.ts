@@ -37,14 +37,25 @@ const KERNEL_FILESYSTEMS = new Map<number, string>([
   [0x62656570, 'configfs'],
 ]);
 
-/** Checks where `target` would go (folders above it, filesystem, write access, free space) and creates its parent. */
-export async function prepareOutputLocation(target: string): Promise<void> {
+/**
+ * Checks where `target` would go (what already sits there, folders above it, filesystem, write access, free
+ * space) and creates its parent; nothing is written beside a target of the wrong kind.
+ */
+export async function prepareOutputLocation(target: string, options: { directory?: boolean } = {}): Promise<void> {
   if (target === path.dirname(target)) throw new UserError('the filesystem root cannot be an output', { file: target, remedy: 'choose a folder for --out' });
   const existing = await nearestFolder(target);
   const real = await realpath(existing);
   const fs = await statfs(real);
   const kernel = KERNEL_FILESYSTEMS.get(fs.type) ?? /^\/(proc|sys)(?:\/|$)/.exec(real)?.[1];
   if (kernel) throw new UserError(`in the kernel's ${kernel} filesystem, not on a disk`, { file: target, remedy: 'choose an output folder on a disk' });
+  const found = await lstat(target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+    throw userErrorAt(target, error);
+  });
+  if (found?.isSymbolicLink()) throw new UserError('output is a symbolic link', { file: target, remedy: 'give the path it points to, or another --out' });
+  if (found && (options.directory ? !found.isDirectory() : !found.isFile())) {
+    throw new UserError(`output exists and is not a ${options.directory ? 'folder' : 'file'}`, { file: target, remedy: 'choose another --out' });
+  }
   await access(real, constants.W_OK).catch((error: unknown) => {
     throw userErrorAt(target, error);
   });
@@ -81,18 +92,13 @@ export interface ReplaceOptions {
   inputs?: string[];
 }
 
-/** Refuses an existing `target` that this run may not replace. */
+/** Refuses an existing `target` (of the right kind, see prepareOutputLocation) that this run may not replace. */
 export async function checkReplaceable(target: string, options: ReplaceOptions): Promise<void> {
   const found = await lstat(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
     throw environmentError(error) ?? error;
   });
   if (!found) return;
-  const kind = options.directory ? 'folder' : 'file';
-  if (found.isSymbolicLink()) throw new UserError('output is a symbolic link', { file: target, remedy: 'give the path it points to, or another --out' });
-  if (options.directory ? !found.isDirectory() : !found.isFile()) {
-    throw new UserError(`output exists and is not a ${kind}`, { file: target, remedy: 'choose another --out' });
-  }
   if (await isMountPoint(target)) {
     throw new UserError('output is a mount point, which cannot be replaced', { file: target, remedy: 'choose a folder inside it for --out' });
   }
