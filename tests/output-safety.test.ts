@@ -171,7 +171,7 @@ describe('the swap of an old output for a new one (point 6)', () => {
       writeFileSync(path.join(dir, '.locked.lock'), `${holder.pid}\n`);
       const { code, lines } = await cli(['fixtures', 'dirty', '--out', out]);
       expect(code).toBe(2);
-      expect(lines).toEqual([`ocs-zan: error: ${out}: another ocs-zan process (pid ${holder.pid}) is writing this output (wait for it to finish, or choose another --out)`]);
+      expect(lines).toEqual([`ocs-zan: error: ${out}: another ocs-zan process (pid ${holder.pid}) is writing this output (wait for it to finish or choose another --out; if no ocs-zan runs, delete ${path.join(dir, '.locked.lock')})`]);
       expect(existsSync(out)).toBe(false);
     } finally {
       holder.kill('SIGKILL');

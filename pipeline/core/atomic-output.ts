@@ -100,7 +100,10 @@ async function takeLock(target: string): Promise<string> {
     }
     const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(pid) && pid > 0 && processIsAlive(pid)) {
-      throw new UserError(`another ocs-zan process (pid ${pid}) is writing this output`, { file: target, remedy: 'wait for it to finish, or choose another --out' });
+      throw new UserError(`another ocs-zan process (pid ${pid}) is writing this output`, {
+        file: target,
+        remedy: `wait for it to finish or choose another --out; if no ocs-zan runs, delete ${lock}`,
+      });
     }
     await rm(lock, { force: true });
   }
