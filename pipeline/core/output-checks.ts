@@ -87,8 +87,11 @@ export async function nearestFolder(target: string): Promise<string> {
 }
 
 export interface ReplaceOptions {
+  /** Replace an existing output that ocs-zan wrote. */
   force?: boolean;
+  /** The output is a folder (else one file). */
   directory?: boolean;
+  /** Paths the command reads: an output that is or holds one of them is refused. */
   inputs?: string[];
 }
 
