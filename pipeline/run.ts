@@ -185,6 +185,7 @@ function runInputs(input: RunInput): string[] {
     ...input.sources.map((source) => splitLayer(source.path).path),
     splitLayer(input.territories.path).path,
     ...(input.territories.scotCsv ? [input.territories.scotCsv] : []),
+    ...(input.deliveries ? [input.deliveries.scan.dir] : []),
     ...(typeof config === 'string' ? [config] : []),
   ];
 }
