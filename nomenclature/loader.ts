@@ -41,8 +41,11 @@ export interface Category {
   num: number;
   label: string;
   artificialised: boolean;
-  /** Imperméabilisé (décret categories 1 and 2). */
-  sealed: boolean;
+  /**
+   * Imperméabilisé (décret categories 1 and 2); `couverture` for category 5 (categories 1–4 in works or
+   * abandoned), where the surface's couverture says whether it is sealed.
+   */
+  sealed: boolean | 'couverture';
 }
 
 export interface Nomenclature {
@@ -184,12 +187,12 @@ function readCategories(table: CsvTable): Category[] {
       num,
       label: cells['label']!,
       artificialised: yesNo(cells['artificialised']!, table.file, line, 'artificialised'),
-      sealed: yesNo(cells['sealed']!, table.file, line, 'sealed'),
+      sealed: cells['sealed'] === 'couverture' ? 'couverture' : yesNo(cells['sealed']!, table.file, line, 'sealed (yes, no or couverture)'),
     });
   }
   if (categories.length === 0) tableError(table.file, undefined, 'no categories');
   for (const category of categories) {
-    if (category.sealed && !category.artificialised) tableError(table.file, table.rows[category.num - 1]!.line, `category ${category.num} is sealed but not artificialised`);
+    if (category.sealed !== false && !category.artificialised) tableError(table.file, table.rows[category.num - 1]!.line, `category ${category.num} is sealed but not artificialised`);
   }
   return categories;
 }
@@ -368,8 +371,8 @@ function buildNomenclature(dir: string): Nomenclature {
     readRules(context, ['categories'], ['category', 'sealed'], (rule, fail) => {
       const category = readCategoryNumber(rule['category'], categories, fail);
       if (typeof rule['sealed'] !== 'boolean') fail('"sealed" must be true or false');
-      if (rule['sealed'] !== category.sealed) fail(`sealed: ${String(rule['sealed'])} disagrees with category ${category.num} in ${TABLE_FILES.categories}`);
-      return category;
+      if (category.sealed !== 'couverture' && rule['sealed'] !== category.sealed) fail(`sealed: ${String(rule['sealed'])} disagrees with category ${category.num} in ${TABLE_FILES.categories}`);
+      return { ...category, sealed: rule['sealed'] as boolean };
     }),
     allPairs,
   );

@@ -64,11 +64,15 @@ describe('nomenclature tables', () => {
       expect(c.category >= 1 && c.category <= 5, where).toBe(c.artificialised);
       expect(nomenclature.categories[c.category - 1]!.artificialised, where).toBe(c.artificialised);
       expect(c.sealed, where).toBe(cs === 'CS1.1.1.1' || cs === 'CS1.1.1.2');
-      if (cs === 'CS1.1.1.1') expect(c.category, where).toBe(1);
-      if (cs === 'CS1.1.1.2') expect(c.category, where).toBe(2);
-      if (cs.startsWith('CS1.1.2.') && c.artificialised) expect(c.category, where).toBe(3);
-      if (cs.startsWith('CS1.2.')) expect(c.category, where).toBe(6);
-      if (cs.startsWith('CS2.2.') && c.artificialised) expect(c.category, where).toBe(us === 'US6.1' || us === 'US6.2' ? 5 : 4);
+      // Category 5: every artificialised couverture in works or abandoned (décret: categories 1–4 in that state).
+      const works = us === 'US6.1' || us === 'US6.2';
+      if (c.artificialised && works) expect(c.category, where).toBe(5);
+      if (cs === 'CS1.1.1.1' && !works) expect(c.category, where).toBe(1);
+      if (cs === 'CS1.1.1.2' && !works) expect(c.category, where).toBe(2);
+      if (cs.startsWith('CS1.1.2.') && c.artificialised && !works) expect(c.category, where).toBe(3);
+      const crop = (cs === 'CS1.2.1' && us === 'US1.1') || (cs === 'CS1.2.2' && us === 'US1.4');
+      if (cs.startsWith('CS1.2.')) expect(c.category, where).toBe(crop ? 7 : 6);
+      if (cs.startsWith('CS2.2.') && c.artificialised && !works) expect(c.category, where).toBe(4);
       if (cs.startsWith('CS2.2.') && (us === 'US1.1' || us === 'US1.4')) expect(c.category, where).toBe(7);
       if (cs.startsWith('CS2.1.1.') && us === 'US1.2') expect(c.category, where).toBe(8);
       if (cs.startsWith('CS2.1.') && ['US2', 'US3', 'US5', 'US235'].concat(urbanUses.filter((u) => u.startsWith('US4'))).includes(us)) expect(c.category, where).toBe(10);
@@ -103,7 +107,7 @@ describe('nomenclature tables', () => {
     expect(['US235', 'us235', '235', 'US4.1.1', '411', 'us6.6'].map(nomenclature.normaliseUs)).toEqual(['US235', 'US235', 'US235', 'US4.1.1', 'US4.1.1', 'US6.6']);
     expect(nomenclature.normaliseCs('CS1.11.1')).toBeNull();
     expect(loadNomenclature(DEFAULT_NOMENCLATURE_DIR)).toBe(nomenclature);
-    expect(nomenclature.version).toBe('ocsge-lcr-2023.1');
+    expect(nomenclature.version).toBe('ocsge-lcr-2023.2');
     expect(Object.keys(nomenclature.tableVersions)).toHaveLength(5);
   });
 });
@@ -191,19 +195,19 @@ describe('broken tables fail at load naming the row', () => {
     message: RegExp;
   }
   const cases: BrokenCase[] = [
-    { name: 'unknown code in a rule', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('cs: CS1.2.*', 'cs: CS1.9.*'), at: 'cs: CS1.9.*', message: /categories rule 5: unknown code CS1\.9 in cs/ },
+    { name: 'unknown code in a rule', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('cs: CS1.2.*', 'cs: CS1.9.*'), at: 'cs: CS1.9.*', message: /categories rule 9: unknown code CS1\.9 in cs/ },
     { name: 'non-leaf code without .*', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('cs: CS1.2.*', 'cs: CS1.2'), at: 'cs: CS1.2\n', message: /CS1\.2 in cs is not a leaf code/ },
     { name: 'duplicate code', file: 'ocsge-couverture.csv', edit: (t) => `${t}CS1.2.1,3,CS1.2,Encore\n`, at: 'CS1.2.1,3,CS1.2,Encore', message: /duplicate code CS1\.2\.1 \(first on line 14\)/ },
     { name: 'duplicate YAML key', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('    category: 6\n', '    category: 6\n    category: 7\n'), at: 'category: 7', message: /YAML error: Map keys must be unique/ },
-    { name: 'pair not covered', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace(/  - cs: CS2\.\*\n    us: \[US1\.3, US1\.5, US6\.6\][\s\S]*?\n\n/, '\n'), at: 'cs: CS1.1.1.1', message: /pair not covered: no rule of categories matches CS2\.1\.1\.1 × US1\.3/ },
-    { name: 'category out of range', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('category: 9\n', 'category: 11\n'), at: 'cs: CS2.*\n    us: US6.3', message: /categories rule 11: category 11 out of range 1\.\.10/ },
+    { name: 'pair not covered', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace(/  - cs: CS2\.\*\n    us: \[US1\.3, US1\.5, US6\.6\][\s\S]*?\n\n/, '\n'), at: 'cs: CS1.1.1.*', message: /pair not covered: no rule of categories matches CS2\.1\.1\.1 × US1\.3/ },
+    { name: 'category out of range', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('category: 9\n', 'category: 11\n'), at: 'cs: CS2.*\n    us: US6.3', message: /categories rule 15: category 11 out of range 1\.\.10/ },
     {
       name: 'matrix/category disagreement', file: 'ocsge-artif-matrix.csv', edit: (t) => t.replace(/^CS2\.2\.1,(.*),N,N$/m, 'CS2.2.1,$1,A,N'),
       errorFile: 'ocsge-to-lcr.yml', at: 'cs: CS2.*\n    us: US6.3',
-      message: /categories rule 11 gives CS2\.2\.1 × US6\.3 category 9 \(not artificialised\) but ocsge-artif-matrix\.csv says artificialised/,
+      message: /categories rule 15 gives CS2\.2\.1 × US6\.3 category 9 \(not artificialised\) but ocsge-artif-matrix\.csv says artificialised/,
     },
-    { name: 'shadowed rule', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('categories:\n', 'categories:\n  - {cs: "*", us: "*", category: 10, sealed: false, why: everything}\n'), at: 'cs: CS1.1.1.1', message: /categories rule 2 never applies/ },
-    { name: 'sealed flag disagreeing with the category', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('category: 3\n    sealed: false', 'category: 3\n    sealed: true'), at: 'cs: CS1.1.2.*', message: /sealed: true disagrees with category 3/ },
+    { name: 'shadowed rule', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('categories:\n', 'categories:\n  - {cs: "*", us: "*", category: 10, sealed: false, why: everything}\n'), at: 'cs: CS1.1.1.*', message: /categories rule 2 never applies/ },
+    { name: 'sealed flag disagreeing with the category', file: 'ocsge-to-lcr.yml', edit: (t) => t.replace('category: 3\n    sealed: false', 'category: 3\n    sealed: true'), at: "cs: CS1.1.2.*\n    us: '*'", message: /sealed: true disagrees with category 3/ },
     { name: 'missing matrix row', file: 'ocsge-artif-matrix.csv', edit: (t) => t.replace(/^CS2\.2\.2,.*\n/m, ''), message: /pairs not covered: no row for CS2\.2\.2/ },
     { name: 'bad matrix value', file: 'ocsge-artif-matrix.csv', edit: (t) => t.replace(/^(CS1\.2\.3,)N/m, '$1X'), at: 'CS1.2.3,X', message: /CS1\.2\.3 × US1\.1 must be A or N, found "X"/ },
     { name: 'category numbering gap', file: 'lcr-2023-categories.csv', edit: (t) => t.replace(/^7,/m, '8,'), at: '8,no,no,"Cultures', message: /category "8" out of order: expected 7/ },
@@ -239,7 +243,7 @@ describe('broken tables fail at load naming the row', () => {
     const { io, err } = capture();
     expect(await runCli(['nomenclature', 'check', '--dir', copy.dir], io)).toBe(2);
     const line = lineOf(copy.file, 'cs: CS2.*\n    us: US6.3');
-    expect(err.join('')).toBe(`ocs-zan: error: nomenclature: ${copy.file}:${line}: categories rule 11: category 0 out of range 1..10\n`);
+    expect(err.join('')).toBe(`ocs-zan: error: nomenclature: ${copy.file}:${line}: categories rule 15: category 0 out of range 1..10\n`);
   });
 });
 
@@ -248,7 +252,7 @@ describe('ocs-zan nomenclature', () => {
     const { io, out } = capture();
     expect(await runCli(['nomenclature', 'check'], io)).toBe(0);
     const text = out.join('');
-    expect(text).toMatch(/^nomenclature ocsge-lcr-2023\.1 /);
+    expect(text).toMatch(/^nomenclature ocsge-lcr-2023\.2 /);
     expect(text).toMatch(/pairs: 14 CS × 20 US = 280 classified/);
     expect(text).toMatch(/profiles: example-regional \(example-regional\.1\), ocsge \(ocsge-profile\.1\)/);
     expect(text).toMatch(/\nok\n$/);
@@ -259,7 +263,7 @@ describe('ocs-zan nomenclature', () => {
     expect(await runCli(['nomenclature', 'show', 'cs2.2.1', 'US6.1'], io)).toBe(0);
     expect(out.join('')).toBe(
       [
-        'CS2.2.1 × US6.1 (ocsge-lcr-2023.1)',
+        'CS2.2.1 × US6.1 (ocsge-lcr-2023.2)',
         'couverture: Formations herbacées (pelouses, prairies, terres arables, roselières…)',
         'usage: Zones en transition',
         "category: 5 Surfaces des catégories 1 à 4 en chantier ou à l'abandon",
