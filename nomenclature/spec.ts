@@ -14,6 +14,7 @@ import path from 'node:path';
 import { classify } from './classify.js';
 import { DEFAULT_NOMENCLATURE_DIR, listProfiles, loadNomenclature, loadProfile, TABLE_FILES, type Nomenclature, type Profile } from './loader.js';
 import { isRecord, readYamlFile, tableError, yamlSeq } from './table-files.js';
+import { loadZanRules, ZAN_RULES_FILE } from './zan-rules.js';
 
 export interface SpecReport {
   file: string;
@@ -72,6 +73,23 @@ function evaluatorFor(file: string, nomenclature: Nomenclature): Evaluate {
         if (official !== undefined && official !== null && typeof official !== 'boolean') fail('input.official must be true, false or null');
         return nomenclature.classify(stringField(input, 'cs', fail), stringField(input, 'us', fail), official as boolean | null | undefined);
       };
+    case path.basename(ZAN_RULES_FILE, '.yml'): {
+      const rules = loadZanRules(nomenclature.dir);
+      const parameters: Record<string, number> = {
+        commune_guarantee_m2: rules.trajectory.communeGuaranteeM2,
+        default_reduction: rules.trajectory.defaultReduction,
+        patch_max_m2: rules.thresholds.patchMaxM2,
+        building_min_m2: rules.thresholds.buildingMinM2,
+      };
+      return (input, fail) => {
+        if ('document' in input) {
+          const eligible = rules.documentEligible(stringField(input, 'document', fail));
+          return eligible === null ? null : { eligible };
+        }
+        const value = parameters[stringField(input, 'parameter', fail)];
+        return value === undefined ? null : { value };
+      };
+    }
     default:
       return tableError(file, undefined, `no table named ${base} beside this spec file`);
   }
@@ -110,6 +128,7 @@ export interface CheckReport {
 /** Loads the tables and every profile of `dir`, then replays every spec file: what `nomenclature check` runs. */
 export function checkNomenclature(dir: string = DEFAULT_NOMENCLATURE_DIR): CheckReport {
   const nomenclature = loadNomenclature(dir);
+  loadZanRules(nomenclature.dir);
   const profiles = listProfiles(nomenclature.dir).map((name) => loadProfile(name, nomenclature.dir));
   const specs = specFiles(nomenclature.dir).map((file) => replaySpec(file, nomenclature));
   return { nomenclature, profiles, specs };

@@ -116,7 +116,7 @@ describe('spec files', () => {
   const files = specFiles();
   it('covers every table and profile', () => {
     expect(files.map((file) => path.relative(DEFAULT_NOMENCLATURE_DIR, file))).toEqual([
-      'lcr-2023-categories.spec.yml', 'ocsge-artif-matrix.spec.yml', 'ocsge-couverture.spec.yml', 'ocsge-to-lcr.spec.yml', 'ocsge-usage.spec.yml',
+      'lcr-2023-categories.spec.yml', 'ocsge-artif-matrix.spec.yml', 'ocsge-couverture.spec.yml', 'ocsge-to-lcr.spec.yml', 'ocsge-usage.spec.yml', 'zan-rules.spec.yml',
       'profiles/example-regional.spec.yml', 'profiles/ocsge.spec.yml',
     ]);
   });
