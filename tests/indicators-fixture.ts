@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { computeIndicators, type IndicatorsOutput, type OutputTerritories } from '../pipeline/indicators/index.js';
+import { computeIndicators, type IndicatorsInput, type IndicatorsOutput, type OutputTerritories } from '../pipeline/indicators/index.js';
 
 /**
  * Hand-built pieces with known answers, shared by the indicator and export tests.
@@ -128,8 +128,8 @@ export async function writeFixtureParquet(dir: string): Promise<{ piece: string;
   return { piece, pieceClass };
 }
 
-/** Builds the fixture's output database in a fresh temporary directory. */
-export async function buildFixtureDb(): Promise<IndicatorsOutput & { dir: string }> {
+/** Builds the fixture's output database in a fresh temporary directory, with the trajectory inputs given. */
+export async function buildFixtureDb(trajectory?: IndicatorsInput['trajectory']): Promise<IndicatorsOutput & { dir: string }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ocs-zan-indicators-'));
   const { piece, pieceClass } = await writeFixtureParquet(dir);
   const result = await computeIndicators({
@@ -139,6 +139,7 @@ export async function buildFixtureDb(): Promise<IndicatorsOutput & { dir: string
     territories: fixtureTerritories(),
     nomenclature: { version: 'test-1', categories: CATEGORIES, couverture: loadNomenclature().couverture, usage: loadNomenclature().usage },
     runMetadata: { inputs: JSON.stringify([{ path: 'fixture', sha256: '0' }]) },
+    ...(trajectory ? { trajectory } : {}),
   });
   return { ...result, dir };
 }

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNomenclature } from '../nomenclature/loader.js';
-import { INDICATOR_TABLES, OCS_MEASURE } from '../pipeline/indicators/run-sql.js';
+import { INDICATOR_TABLES } from '../pipeline/indicators/run-sql.js';
 import { computeIndicators } from '../pipeline/indicators/index.js';
 import { buildFixtureDb, CATEGORIES, fixtureTerritories, writeFixtureParquet } from './indicators-fixture.js';
 
@@ -114,7 +114,7 @@ describe('flux', () => {
       2010, 2019, 5 * HA, '2010→2019 (54); 2011→2018 (57)',
     ]);
     expect(first.artificialisation_m2_per_year).toBeCloseTo(HA / 9 + HA / 9 + (3 * HA) / 7, 4);
-    expect(first.years).toBeCloseTo((9 * 4 + 9 * 2 + 7 * 5) / 11, 12);
+    expect(first.years).toBe(Math.round(((9 * 4 + 9 * 2 + 7 * 5) / 11) * 1e6) / 1e6);
     expect([r['2→3']!.from_vintage, r['2→3']!.to_vintage, r['2→3']!.net_m2]).toEqual([2018, 2022, HA]);
   });
 
@@ -169,26 +169,36 @@ describe('ENAF', () => {
   });
 });
 
-describe('trajectory', () => {
-  it('uses the period overlapping 2011–2021 most, halves it with a 1 ha floor per commune, projects the latest rate', async () => {
+describe('trajectory without a Cerema file (source ocs)', () => {
+  it('estimates a reference from an OCS period covering 2011–2020 well enough, never a 2021–2030 consumption from a pre-2021 rate', async () => {
     const trajectory = await rows(`SELECT * FROM trajectory ORDER BY level, code`);
     const get = (level: string, code: string) => trajectory.find((r) => r.level === level && r.code === code)!;
     const c54001 = get('commune', '54001');
-    expect([c54001.reference_period, c54001.observed_period, c54001.floor_applied_communes, c54001.ceiling_2021_2031_m2, c54001.on_track]).toEqual([
-      '2010→2019 (54)', '2019→2022 (54)', 1, HA, false,
+    // 2010→2019: 8 years of the decade, 1 of 9 outside; 1 ha consumed → 10/9 ha over 2011–2020.
+    expect([c54001.source, c54001.reference_basis, c54001.reduction_target, c54001.reduction_target_from, c54001.guarantee_applied]).toEqual([
+      'ocs', 'OCS 2010→2019 (54) × 10 / period length (estimated)', 0.5, 'default', false,
     ]);
-    expect(c54001.reference_2011_2020_m2).toBeCloseTo((HA / 9) * 10, 4);
-    expect(c54001.projection_2021_2031_m2).toBeCloseTo((HA / 3) * 10, 4);
-    const c57001 = get('commune', '57001');
-    expect(c57001.reference_rate_m2_per_year).toBeCloseTo((3 * HA) / 7, 4);
-    expect(c57001.ceiling_2021_2031_m2).toBeCloseTo(((3 * HA) / 7) * 10 * 0.5, 4);
-    expect(c57001.floor_applied_communes).toBe(0);
+    expect(c54001.reference_2011_2020_m2).toBeCloseTo((HA / 9) * 10, 6);
+    expect(c54001.allowance_2021_2030_m2).toBeCloseTo((HA / 9) * 5, 6);
+    // 2019→2022 straddles 2021: not used as consumption since 2021.
+    expect([c54001.consumed_since_2021_m2, c54001.consumed_through_year, c54001.remaining_m2, c54001.status]).toEqual([null, null, null, 'no_consumption_data']);
+    expect(c54001.status_reason).toBe(
+      'no OCS period starting in 2021 or later: consumption since 2021 is not measured (a pre-2021 rate is not used); garantie communale not applied: no --planning-documents file',
+    );
+    expect(get('commune', '57001').reference_2011_2020_m2).toBeCloseTo(((3 * HA) / 7) * 10, 6);
+    // A parent's allowance comes from its own reference, never from floored communes.
+    const epci = get('epci', '200000001');
+    expect(epci.reference_2011_2020_m2).toBeCloseTo((2 * HA / 9) * 10, 6);
+    expect(epci.allowance_2021_2030_m2).toBeCloseTo((2 * HA / 9) * 5, 6);
+    expect(get('commune', '57002')).toMatchObject({ status: 'not_computable', reference_2011_2020_m2: null, allowance_2021_2030_m2: null, communes_without_data: 1 });
+    expect(get('commune', '57002').status_reason).toBe(
+      'no OCS period covering 2011–2020 well enough (≥ 6 years of the decade, ≤ 50 % outside it); garantie communale not applied: no --planning-documents file',
+    );
     const region = get('region', '44');
-    expect(region.ceiling_2021_2031_m2).toBeCloseTo(2 * HA + ((3 * HA) / 7) * 5, 4);
-    expect([region.floor_applied_communes, region.communes, region.communes_excluded, region.measure]).toEqual([2, 3, 0, OCS_MEASURE]);
-    expect(region.reference_period).toBe('2010→2019 (54); 2011→2018 (57)');
-    expect(get('commune', '54002').on_track).toBe(true);
-    expect(trajectory.some((r) => r.code === '57002')).toBe(false);
+    expect([region.status, region.communes, region.communes_without_data]).toEqual(['not_computable', 4, 1]);
+    expect(region.status_reason).toBe(
+      '1 of 4 communes have no OCS period covering 2011–2020 well enough (≥ 6 years of the decade, ≤ 50 % outside it); allowance from the territory\'s own reference (garantie communale not summed)',
+    );
   });
 });
 
@@ -200,7 +210,6 @@ describe('higher levels', () => {
       artif_flux: { keys: ['from_rank', 'to_rank'], values: ['artificialisation_m2', 'desartificialisation_m2', 'net_m2', 'net_m2_per_year'] },
       imperm_flux: { keys: ['from_rank', 'to_rank'], values: ['net_m2', 'net_m2_per_year'] },
       enaf_summary: { keys: ['from_rank', 'to_rank'], values: ['consumption_m2', 'renaturation_m2', 'consumption_m2_per_year'] },
-      trajectory: { keys: [], values: ['reference_2011_2020_m2', 'ceiling_2021_2031_m2', 'projection_2021_2031_m2'] },
     };
     for (const [table, { keys, values }] of Object.entries(additive)) {
       // first → last of a commune may sit at a different rank key than its territory's: compare consecutive periods only.
@@ -237,7 +246,7 @@ describe('database', () => {
     expect([epci.area_ha, epci.artificialised_ha_last, epci.from_vintage, epci.to_vintage, epci.net_artificialisation_ha, epci.enaf_consumption_ha]).toEqual([
       6, 3, 2010, 2022, 2, 3,
     ]);
-    expect(epci.ceiling_2021_2031_ha).toBeCloseTo(2, 4);
+    expect(epci.allowance_2021_2030_ha).toBeCloseTo(10 / 9, 6);
   });
 
   it('records the nomenclature and run metadata', async () => {

@@ -87,7 +87,7 @@ const PERIOD_COLUMNS: Record<string, string> = {
   to_rank: 'Rank of the end vintage (for first → last: the last rank of the territory)',
 };
 
-const YEARS_COLUMN = 'Period length in real years (the labels without --vintage-years), mean of the communes’ period lengths weighted by commune area';
+const YEARS_COLUMN = 'Period length in real years (the labels without --vintage-years), mean of the communes’ period lengths weighted by commune area, rounded to 1e-6';
 
 /** COMMENT text for every indicator table and column. */
 export const INDICATOR_COMMENTS: TableComments = {
@@ -128,7 +128,7 @@ export const INDICATOR_COMMENTS: TableComments = {
       artificialisation_m2_per_year: 'Sum over communes of the commune’s artificialisation / its period length in real years',
       desartificialisation_m2_per_year: 'Sum over communes of the commune’s désartificialisation / its period length',
       net_m2_per_year: 'Sum over communes of the commune’s net artificialisation / its period length',
-      net_share_of_area: 'net_m2 / territory area',
+      net_share_of_area: 'net_m2 / territory area_m2 (whole territory, covered or not), over the whole period, not annualised',
       years_combined: 'Vintage pairs combined, with their départements and real years when they differ: 2018→2021 (67); 2010→2019 = 2007→2018 (55)',
     },
   },
@@ -186,22 +186,36 @@ export const INDICATOR_COMMENTS: TableComments = {
       area_m2: 'Area in m²',
     },
   },
-  trajectory: {
-    table: 'ZAN 2021–2031 trajectory: reference ENAF consumption, −50 % ceiling with the 1 ha commune floor, projection',
+  consumption_cerema: {
+    table: 'NAF consumption from the land-tax files (Cerema, the legal reference) per territory, year and destination (m²); every level sums its communes',
     columns: {
       level: PERIOD_COLUMNS.level!,
       code: PERIOD_COLUMNS.code!,
-      reference_period: 'Consecutive vintage period(s) used for the reference rate: the one whose real years overlap 2011–2021 the most, per commune',
-      reference_rate_m2_per_year: 'ENAF consumption per year over the reference period (sum of commune rates)',
-      reference_2011_2020_m2: 'Reference decade consumption: commune rate × 10 years, summed',
-      ceiling_2021_2031_m2: 'Sum of commune ceilings max(reference × 50 %, 1 ha)',
-      floor_applied_communes: 'Communes whose ceiling is the 1 ha floor',
-      observed_period: 'Consecutive vintage period(s) ending last, used for the projection',
-      projection_2021_2031_m2: 'Latest observed consumption rate × 10 years, summed over communes',
-      on_track: 'projection_2021_2031_m2 <= ceiling_2021_2031_m2',
-      measure: 'How this was measured: from OCS, not the official Cerema land-tax figure',
-      communes: 'Communes included (those with a period overlapping the reference decade)',
-      communes_excluded: 'Communes of the territory left out: no consecutive vintage period overlaps the reference decade',
+      year: 'Year of the flux, 1 Jan → 1 Jan (naf11art12 is 2011)',
+      destination: 'total (nafYYartZZ), or its breakdown: activite, habitat, mixte, route, ferroviaire, inconnu',
+      area_m2: 'Area consumed in m², summed over the member communes present in the Cerema file',
+    },
+  },
+  trajectory: {
+    table: 'ZAN trajectory: 2011–2020 reference, 2021–2030 allowance (reference × (1 − target), garantie communale), consumption since 2021 and status',
+    columns: {
+      level: PERIOD_COLUMNS.level!,
+      code: PERIOD_COLUMNS.code!,
+      source: "cerema (land-tax files, the legal reference) or ocs (estimated from land-use periods, no Cerema file given)",
+      reference_2011_2020_m2: 'Consumption of the ten years 2011…2020 (1 Jan 2011 → 1 Jan 2021); NULL when not computable',
+      reference_basis: 'What the reference is made of: Cerema 2011–2020, or the OCS periods used (estimated)',
+      reduction_target: 'Reduction of consumption against the reference (0.5 = −50 %)',
+      reduction_target_from: 'Where the target comes from: own (--targets), the enclosing territory it is inherited from, or default',
+      allowance_2021_2030_m2: 'Allowed consumption 1 Jan 2021 → 1 Jan 2031: reference × (1 − reduction_target), at least 1 ha for eligible communes (garantie communale); parents from their own reference',
+      guarantee_applied: 'The garantie communale raised this commune’s allowance (communes with an eligible planning document only)',
+      consumed_since_2021_m2: 'Consumption measured from 1 Jan 2021 through the end of consumed_through_year; NULL when not measured',
+      consumed_through_year: 'Last year counted in consumed_since_2021_m2',
+      remaining_m2: 'allowance_2021_2030_m2 − consumed_since_2021_m2 (negative: exceeded)',
+      estimated_2021_2030_m2: 'Estimate: consumed since 2021 + mean annual consumption since 2021 × the years left to 2030',
+      status: 'within_allowance, estimated_to_exceed, exceeded, no_consumption_data or not_computable',
+      status_reason: 'Why: missing data, the estimate, the garantie communale (applied or why not)',
+      communes: 'Member communes',
+      communes_without_data: 'Member communes without a reference: absent from the Cerema file, or (ocs) without an OCS period covering 2011–2020 well enough',
     },
   },
   check_ign_difference: {
@@ -223,7 +237,7 @@ export const VIEW_COMMENTS: Record<string, string> = {
   v_stock_ha: 'Stock by category in hectares, with category label and share of the territory area',
   v_artif_flux_ha: 'Artificialisation flux in hectares and hectares per year',
   v_enaf_ha: 'ENAF consumption and renaturation in hectares and hectares per year',
-  v_trajectory_ha: 'ZAN 2021–2031 trajectory in hectares',
+  v_trajectory_ha: 'ZAN trajectory (2011–2020 reference, 2021–2030 allowance, consumption since 2021) in hectares',
   v_territory_summary: 'One row per territory with headline figures in hectares (last vintage, first → last period, trajectory)',
 };
 
@@ -242,7 +256,7 @@ const VIEW_COLUMN_COMMENTS: Record<string, string> = {
   enaf_consumption_ha_per_year: 'ENAF consumption over first → last, per year (ha/yr)',
   coverage_status: 'complete_uniform, complete_mixed, partial or no_data',
   vintages: 'Vintage years of the territory, with départements when they differ',
-  reference_ha_per_year: 'ENAF consumption per year over the reference period (ha/yr, sum of commune rates)',
+  trajectory_status: 'Trajectory status (trajectory.status)',
 };
 /** COMMENT ON every view and its columns. */
 export async function applyViewComments(connection: DuckDBConnection): Promise<void> {

@@ -16,6 +16,8 @@ import { runIndicatorSql, type IndicatorOptions } from './run-sql.js';
 import { TERRITORY_LEVELS, type TerritoryLevel } from '../core/territory-levels.js';
 import { ignAreasByCommune, loadIgnAreas } from './ign-difference.js';
 import type { IgnDifferenceSource } from '../core/types.js';
+import type { CeremaRow } from '../cerema/index.js';
+import type { PlanningDocumentRow, TargetRow } from './trajectory-inputs.js';
 
 /**
  * Output database stage: loads pieces, classes, territories and the nomenclature into `OUT/ocs.duckdb`,
@@ -61,11 +63,13 @@ export interface IndicatorsInput {
   nomenclature: OutputNomenclature;
   /** Recorded as `run_metadata` rows (inputs with sha256, options, timings…). */
   runMetadata: Record<string, string>;
-  indicators?: IndicatorOptions;
   /** IGN difference layers of `--ocsge` deliveries, compared with our changes in `check_ign_difference`. */
   ignDifferences?: readonly IgnDifferenceSource[];
   /** Real years of the nominal vintages (`--vintage-years`); without it the labels are the years. */
   vintageYears?: VintageYearTable;
+  /** What the trajectory reads besides the pieces (pipeline/cerema/, trajectory-inputs.ts); null = not given. */
+  trajectory?: { cerema: CeremaRow[] | null; targets: TargetRow[]; planningDocuments: PlanningDocumentRow[] | null };
+  indicators?: Omit<IndicatorOptions, 'cerema' | 'planningDocuments'>;
   logger?: Logger;
 }
 
@@ -114,8 +118,10 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
       for (const fallback of fallbacks) logger.warn(`vintage-years: ${fallbackLine(fallback)}`);
       await loadNomenclatureAndMetadata(connection, input, fallbacks);
       await loadIgnAreas(connection, ignAreasByCommune(input.ignDifferences ?? [], input.territories.communes));
+      const trajectory = input.trajectory ?? { cerema: null, targets: [], planningDocuments: null };
+      await loadTrajectoryInputs(connection, trajectory);
       logger.info('indicators: computing');
-      await runIndicatorSql(connection, input.indicators);
+      await runIndicatorSql(connection, { ...input.indicators, cerema: trajectory.cerema !== null, planningDocuments: trajectory.planningDocuments !== null });
       await applyComments(connection, input.vintageYears ? { ...BASE_COMMENTS, ...VINTAGE_YEAR_COMMENTS } : BASE_COMMENTS);
       const rows: Record<string, number> = {};
       const reader = await connection.runAndReadAll(
@@ -130,6 +136,40 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
       await rm(`${tempPath}.wal`, { force: true });
     }
   });
+}
+
+/** The trajectory inputs as temp tables, empty when not given (the SQL reads them either way). */
+async function loadTrajectoryInputs(connection: DuckDBConnection, inputs: NonNullable<IndicatorsInput['trajectory']>): Promise<void> {
+  await connection.run(`CREATE TEMP TABLE _cerema_in (commune_code VARCHAR, year INTEGER, destination VARCHAR, area_m2 DOUBLE)`);
+  await connection.run(`CREATE TEMP TABLE _targets_in (level VARCHAR, code VARCHAR, reduction_target DOUBLE, document VARCHAR)`);
+  await connection.run(`CREATE TEMP TABLE _planning_in (commune_code VARCHAR, document VARCHAR, eligible BOOLEAN)`);
+  const cerema = await connection.createAppender('_cerema_in');
+  for (const row of inputs.cerema ?? []) {
+    cerema.appendVarchar(row.commune_code);
+    cerema.appendInteger(row.year);
+    cerema.appendVarchar(row.destination);
+    cerema.appendDouble(row.area_m2);
+    cerema.endRow();
+  }
+  cerema.closeSync();
+  const targets = await connection.createAppender('_targets_in');
+  for (const row of inputs.targets) {
+    targets.appendVarchar(row.level);
+    targets.appendVarchar(row.code);
+    targets.appendDouble(row.reductionTarget);
+    if (row.document === null) targets.appendNull();
+    else targets.appendVarchar(row.document);
+    targets.endRow();
+  }
+  targets.closeSync();
+  const planning = await connection.createAppender('_planning_in');
+  for (const row of inputs.planningDocuments ?? []) {
+    planning.appendVarchar(row.communeCode);
+    planning.appendVarchar(row.document);
+    planning.appendBoolean(row.eligible);
+    planning.endRow();
+  }
+  planning.closeSync();
 }
 
 async function writeTerritoryTables(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {

@@ -3,16 +3,18 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { PROJECT_ROOT } from '../core/paths.js';
 import { sqlString } from '../core/sql.js';
+import { loadZanRules, type ZanRules } from '../../nomenclature/zan-rules.js';
 import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments.js';
 
 /**
  * Indicators: ZAN artificialisation, imperméabilisation, ENAF consumption, transitions and the 2021–2031
  * trajectory, computed by the SQL files of pipeline/indicators/sql/ over the atomic pieces of the output database.
  *
- * Reads `piece`, `piece_class`, `membership`, `territory` (already in the database) and the stage's temporary
- * `_vintage_year` (the real year behind each commune's vintage labels, written by real-years.ts), and writes the
- * indicator tables of docs/OUTPUT_SCHEMA.md, their COMMENTs and the `v_*_ha` views. The files run in file-name order: 00–09 build
- * scratch tables (per-commune vintages, periods, changes, stock), 10–19 the tables, 20–29 the views, 99 drops the
+ * Reads `piece`, `piece_class`, `membership`, `territory` (already in the database), the stage's temporary
+ * `_vintage_year` (the real year behind each commune's vintage labels, written by real-years.ts) and the trajectory
+ * inputs `_cerema_in`, `_targets_in`, `_planning_in` (pipeline/indicators/index.ts), and writes the indicator tables
+ * of docs/OUTPUT_SCHEMA.md, their COMMENTs and the `v_*_ha` views. The files run in file-name order: 00–09 build
+ * scratch tables (per-commune vintages, periods, changes, stock) and the input table consumption_cerema, 10–19 the tables, 20–29 the views, 99 drops the
  * scratch. Each file opens with a comment saying what it computes. The options reach the SQL as DuckDB variables
  * (`getvariable('reduction')`), so a file can be run by hand in the duckdb shell after the same `SET VARIABLE`s.
  *
@@ -27,22 +29,19 @@ import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments
  */
 
 export interface IndicatorOptions {
-  /** Reference decade [start, end): 1 Jan start → 1 Jan end. Loi Climat et Résilience: [2011, 2021]. */
-  referencePeriod?: [number, number];
-  /** Target decade [start, end) for the ceiling and projection: [2021, 2031]. */
-  targetPeriod?: [number, number];
-  /** Reduction of ENAF consumption required over the target decade: 0.5. */
-  reduction?: number;
-  /** Minimum ceiling per commune in m² (loi 2023-630: 1 ha). */
-  communeFloorM2?: number;
+  /** Trajectory parameters (nomenclature/zan-rules.yml); default: loadZanRules().trajectory. */
+  trajectory?: ZanRules['trajectory'];
+  /** A Cerema file was given (_cerema_in filled): the trajectory's source is 'cerema'. */
+  cerema?: boolean;
+  /** A planning documents file was given (_planning_in filled): the garantie communale applies to eligible communes. */
+  planningDocuments?: boolean;
   /** Uncovered share of a territory's area above which its coverage is `partial`: 0.005. */
   partialThreshold?: number;
 }
 
-export const OCS_MEASURE = 'OCS (mesure par occupation du sol, pas le chiffre officiel Cerema/fichiers fonciers)';
-
 /** Indicator tables in creation order, with their sort keys (tests check every one is commented and sorted). */
 export const INDICATOR_TABLES = {
+  consumption_cerema: ['level', 'code', 'year', 'destination'],
   stock: ['level', 'code', 'vintage_rank', 'category'],
   stock_summary: ['level', 'code', 'vintage_rank'],
   artif_flux: ['level', 'code', 'from_rank', 'to_rank'],
@@ -64,21 +63,26 @@ export function indicatorSqlFiles(): string[] {
 
 /** Computes every indicator table, its comments and the hectare views. Idempotent: drops and recreates them. */
 export async function runIndicatorSql(connection: DuckDBConnection, options: IndicatorOptions = {}): Promise<void> {
-  const [referenceStart, referenceEnd] = options.referencePeriod ?? [2011, 2021];
-  const [targetStart, targetEnd] = options.targetPeriod ?? [2021, 2031];
+  const rules = options.trajectory ?? loadZanRules().trajectory;
+  const [referenceStart, referenceEnd] = rules.reference;
+  const [allowanceStart, allowanceEnd] = rules.allowance;
   // Numbers are written as SQL literals, so they keep the types literals had inline (INTEGER, DECIMAL).
-  const variables: Record<string, number | string> = {
+  const variables: Record<string, number | string | boolean> = {
     reference_start: referenceStart,
     reference_end: referenceEnd,
     reference_years: referenceEnd - referenceStart,
-    target_years: targetEnd - targetStart,
-    reduction: options.reduction ?? 0.5,
-    commune_floor_m2: options.communeFloorM2 ?? 10_000,
+    allowance_start: allowanceStart,
+    allowance_end: allowanceEnd,
+    reduction: rules.defaultReduction,
+    commune_floor_m2: rules.communeGuaranteeM2,
+    ocs_min_overlap_years: rules.ocsReference.minOverlapYears,
+    ocs_max_outside_share: rules.ocsReference.maxOutsideShare,
+    cerema_given: options.cerema ?? false,
+    planning_given: options.planningDocuments ?? false,
     partial_threshold: options.partialThreshold ?? 0.005,
-    ocs_measure: OCS_MEASURE,
   };
   for (const [name, value] of Object.entries(variables)) {
-    await connection.run(`SET VARIABLE ${name} = ${typeof value === 'string' ? sqlString(value) : String(value)}`);
+    await connection.run(`SET VARIABLE ${name} = ${typeof value === 'string' ? sqlString(value) : String(value).toUpperCase()}`);
   }
   for (const file of indicatorSqlFiles()) {
     try {

@@ -36,7 +36,8 @@ WITH pairs AS (
          xsum(t.years * c.area_m2) AS weighted, xsum(c.area_m2) AS area
   FROM _tpc t JOIN _commune c USING (commune_code) GROUP BY ALL)
 SELECT level, code, t_from_rank, t_to_rank, min(from_vintage) AS from_vintage, max(to_vintage) AS to_vintage,
-       xsum(weighted) / nullif(xsum(area), 0) AS years,
+       -- Rounded to 1e-6 year so that equal lengths give exactly that length (9, not 9.000000000000652).
+       round(xsum(weighted) / nullif(xsum(area), 0), 6) AS years,
        string_agg(format('{} ({})', period_text(from_vintage, to_vintage, from_year, to_year), deps), '; '
                   ORDER BY from_vintage, to_vintage, from_year, to_year) AS years_combined
 FROM pairs GROUP BY ALL;

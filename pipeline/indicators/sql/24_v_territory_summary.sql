@@ -13,6 +13,7 @@ SELECT t.level, t.code, t.name, t.area_m2 / 1e4 AS area_ha, t.coverage_status, t
        last.vintage AS last_vintage, last.artificialised_m2 / 1e4 AS artificialised_ha_last, last.artificialised_share AS artificialised_share_last,
        fl.from_vintage, fl.to_vintage, fl.net_m2 / 1e4 AS net_artificialisation_ha, fl.net_m2_per_year / 1e4 AS net_artificialisation_ha_per_year,
        en.consumption_m2 / 1e4 AS enaf_consumption_ha, en.consumption_m2_per_year / 1e4 AS enaf_consumption_ha_per_year,
-       j.ceiling_2021_2031_m2 / 1e4 AS ceiling_2021_2031_ha, j.projection_2021_2031_m2 / 1e4 AS projection_2021_2031_ha, j.on_track
+       j.allowance_2021_2030_m2 / 1e4 AS allowance_2021_2030_ha, j.consumed_since_2021_m2 / 1e4 AS consumed_since_2021_ha,
+       j.remaining_m2 / 1e4 AS remaining_ha, j.status AS trajectory_status
 FROM territory t LEFT JOIN last USING (level, code) LEFT JOIN fl USING (level, code)
 LEFT JOIN en USING (level, code) LEFT JOIN trajectory j USING (level, code);
