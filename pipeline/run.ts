@@ -11,6 +11,9 @@ import { openDeliveries, type DeliveryEntry, type DeliveryScan } from './ingest/
 import { silentLogger, type Logger } from './core/log.js';
 import { computeIndicators } from './indicators/index.js';
 import { fallbackLine } from './indicators/real-years.js';
+import { readPlanningDocuments, readTargets, type PlanningDocumentRow, type TargetRow } from './indicators/trajectory-inputs.js';
+import { ceremaForTerritories, ceremaReportLines, readCeremaFile, type CeremaFile, type CeremaReport } from './cerema/index.js';
+import { loadZanRules } from '../nomenclature/zan-rules.js';
 import { AtomicOutput } from './core/atomic-output.js';
 import { markOutputFolder } from './core/output-checks.js';
 import { overlayVintages, type OverlayStats } from './overlay/index.js';
@@ -46,6 +49,14 @@ export interface RunInput {
   portraits?: boolean;
   /** Year table of the nominal vintages: a built-in name (`ocs-grand-est`) or a CSV path; without it labels are years. */
   vintageYears?: string;
+  /** Applies the décret's threshold rules to matrix-classified vintages (default true; --no-thresholds). */
+  thresholds?: boolean;
+  /** Cerema commune file (CSV or zipped shapefile): the trajectory's legal source. */
+  cerema?: string;
+  /** `level,code,reduction_target[,document]` CSV of territory targets. */
+  targets?: string;
+  /** `commune_code,document` CSV of planning documents (garantie communale). */
+  planningDocuments?: string;
   /** Silences worker processes' progress (the logger covers this process). */
   quiet?: boolean;
   /** Resolved options, recorded in run_metadata (config file, flags). */
@@ -71,6 +82,8 @@ export interface RunSummary {
   ignGaps: IgnGap[];
   /** With --vintage-years: the table used and one line per département and vintage that fell back to its label. */
   vintageYears?: { table: string; fallbacks: string[] };
+  /** Coverage of the Cerema file against the territories, when one was given. */
+  cerema: CeremaReport | null;
   stages: StageTiming[];
   seconds: number;
 }
@@ -98,6 +111,10 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
   const vintageYears = input.vintageYears === undefined ? undefined : loadVintageYears(input.vintageYears);
   const meter = new PhaseMeter();
   try {
+    // Small inputs are read and checked before any heavy work.
+    const cerema: CeremaFile | null = input.cerema ? readCeremaFile(input.cerema) : null;
+    const targets: TargetRow[] = input.targets ? readTargets(input.targets) : [];
+    const planningDocuments: PlanningDocumentRow[] | null = input.planningDocuments ? readPlanningDocuments(input.planningDocuments, loadZanRules()) : null;
     return await AtomicOutput.write(input.out, { force: input.force, directory: true, inputs: runInputs(input) }, async (dir) => {
       meter.start('ingest');
       // Archives are extracted into the output's temporary folder (or the cache), removed once the indicators are built.
@@ -120,9 +137,12 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
 
       meter.start('overlay');
       const workDir = path.join(dir, '.work');
-      const overlaid = await overlayVintages({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, logger });
+      const thresholds = input.thresholds === false ? null : loadZanRules().thresholds;
+      const overlaid = await overlayVintages({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, thresholds, logger });
 
       meter.start('indicators');
+      const ceremaRows = cerema ? ceremaForTerritories(cerema, territories.communes.map((c) => c.code)) : null;
+      if (ceremaRows) for (const line of ceremaReportLines(ceremaRows.report)) logger.warn(line);
       const nomenclature = loadNomenclature();
       const dbPath = path.join(dir, 'ocs.duckdb');
       const db = await computeIndicators({
@@ -132,8 +152,12 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
         territories: { ...territories, unions: territoryGeometries(territories) },
         nomenclature,
         ...(vintageYears ? { vintageYears } : {}),
-        runMetadata: runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
+        runMetadata: {
+          ...runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
+          ...(await trajectoryMetadata(input, ceremaRows?.report ?? null)),
+        },
         ignDifferences,
+        trajectory: { cerema: ceremaRows?.rows ?? null, targets, planningDocuments },
         logger,
       });
       await rm(workDir, { recursive: true, force: true });
@@ -168,7 +192,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       const summary: RunSummary = {
         out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps,
         ...(vintageYears ? { vintageYears: { table: vintageYears.name, fallbacks: db.vintageYearFallbacks.map(fallbackLine) } } : {}),
-        stages, seconds,
+        cerema: ceremaRows?.report ?? null, stages, seconds,
       };
       await writeFile(path.join(dir, 'run-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       return summary;
@@ -185,6 +209,7 @@ function runInputs(input: RunInput): string[] {
     ...input.sources.map((source) => splitLayer(source.path).path),
     splitLayer(input.territories.path).path,
     ...(input.territories.scotCsv ? [input.territories.scotCsv] : []),
+    ...[input.cerema, input.targets, input.planningDocuments].filter((file): file is string => file !== undefined),
     ...(input.deliveries ? [input.deliveries.scan.dir] : []),
     ...(typeof config === 'string' ? [config] : []),
   ];
@@ -230,6 +255,17 @@ function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersi
   metadata['options'] = JSON.stringify(options, Object.keys(options).sort());
   metadata['overlay.pieces'] = String(stats.pieces);
   metadata['overlay.slivers'] = JSON.stringify(stats.slivers);
+  metadata['thresholds'] = JSON.stringify({ applied: stats.thresholds.applied, classes: stats.thresholds.classes, area_m2: Math.round(stats.thresholds.area_m2 * 1e3) / 1e3 });
+  return metadata;
+}
+
+/** The trajectory inputs with their checksums, and the Cerema coverage report. */
+async function trajectoryMetadata(input: RunInput, cerema: CeremaReport | null): Promise<Record<string, string>> {
+  const metadata: Record<string, string> = { zan_rules_version: loadZanRules().version };
+  if (input.cerema && cerema) metadata['cerema'] = JSON.stringify({ ...cerema, sha256: await filesSha256([input.cerema]) });
+  for (const [key, file] of [['targets', input.targets], ['planning_documents', input.planningDocuments]] as const) {
+    if (file) metadata[key] = JSON.stringify({ path: file, sha256: await filesSha256([file]) });
+  }
   return metadata;
 }
 

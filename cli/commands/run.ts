@@ -24,11 +24,15 @@ interface RunFlags extends IngestFlags {
   maxzoom: number;
   portraits: boolean;
   vintageYears?: string;
+  thresholds: boolean;
+  cerema?: string;
+  targets?: string;
+  planningDocuments?: string;
   config?: string;
 }
 
 /** Options whose values are paths: in a config file they are relative to the file. */
-const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out', 'ocsge', 'cache']);
+const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out', 'ocsge', 'cache', 'cerema', 'targets', 'planningDocuments']);
 
 /** `ocs-zan run`: ingest → territories → overlay → indicators → portraits → exports → tiles in one command. */
 export function register(program: Command): void {
@@ -47,12 +51,16 @@ export function register(program: Command): void {
         "real year behind each vintage label, for years and annual rates: 'ocs-grand-est' (built-in, likely years to check) or a CSV departement,vintage,year or commune_code,vintage,year",
       ),
     )
+    .addOption(new Option('--cerema <path>', 'Cerema commune file obs_artif_conso_com_2009_<last> (CSV ; or , or zipped shapefile): the trajectory uses it as the legal reference'))
+    .addOption(new Option('--targets <csv>', 'reduction targets per territory: level,code,reduction_target[,document] (0.5447 or 54.47 %); others inherit from the smallest enclosing territory, else 50 %'))
+    .addOption(new Option('--planning-documents <csv>', 'commune_code,document (PLU, PLUi, CC, …; RNU is not eligible): communes whose document opens the 1 ha garantie communale'))
     .addOption(new Option('-o, --out <dir>', 'output directory (written atomically)'))
     .addOption(options.jobs())
     .addOption(new Option('--no-tiles', 'skip the vector tiles'))
     .addOption(options.minzoom())
     .addOption(options.maxzoom())
     .addOption(new Option('--no-portraits', 'skip the portrait pages'))
+    .addOption(new Option('--no-thresholds', 'do not apply the décret 2023-1096 threshold rules (2,500 m² patches, 50 m² buildings) to vintages classified by the CS × US matrix'))
     .addOption(options.force())
     .addOption(options.quiet())
     .addOption(options.verbose())
@@ -89,6 +97,10 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
         tiles: flags.tiles ? { minzoom: flags.minzoom, maxzoom: flags.maxzoom } : false,
         portraits: flags.portraits,
         ...(flags.vintageYears !== undefined ? { vintageYears: flags.vintageYears } : {}),
+        thresholds: flags.thresholds,
+        ...(flags.cerema ? { cerema: flags.cerema } : {}),
+        ...(flags.targets ? { targets: flags.targets } : {}),
+        ...(flags.planningDocuments ? { planningDocuments: flags.planningDocuments } : {}),
         options: resolved,
         logger,
       });
@@ -166,6 +178,9 @@ function runReport(summary: RunSummary): string {
     `overlay: ${summary.communes} communes, ${stats.polygonsRead} polygons read, ${stats.pieces} pieces, ${stats.intersections} intersections, fast path ${stats.fastPath.identicalGeometry + stats.fastPath.polygonInsidePiece + stats.fastPath.pieceInsidePolygon}`,
     ...stats.vintages.map((v) => `  vintage ${v.key}: covered ${ha(v.covered_m2)} ha, uncovered ${ha(v.uncovered_m2)} ha, outside communes ${ha(v.outside_communes_m2)} ha`),
     ...ignGapLines(summary),
+    ...(summary.cerema
+      ? [`cerema: ${summary.cerema.communes_in_file} communes in the file, years ${summary.cerema.years.join('–')}; ${summary.cerema.missing_communes.count} territory communes missing, ${summary.cerema.outside_communes.count} outside the territories, ${summary.cerema.destination_mismatches.count} destination mismatches`]
+      : []),
     '',
     ...formatTable(
       ['stage', 'seconds', 'peak MB'],

@@ -10,8 +10,11 @@ export type Destination = (typeof DESTINATIONS)[number];
 /** NAF (natural, agricultural, forest) or urbanised, for ENAF consumption; `unclassified` only with --unknown-codes=report. */
 export type EnafClass = 'naf' | 'urban' | 'unclassified';
 
-/** Which rule decided the artificialised flag. */
-export type ArtifRule = 'matrix' | 'official' | 'unclassified';
+/**
+ * Which rule decided the artificialised flag: the CS × US matrix, the producer's `artif` field, the décret's threshold
+ * rules (set by the overlay on matrix-classified pieces, pipeline/overlay/thresholds.ts), or none (unclassified).
+ */
+export type ArtifRule = 'matrix' | 'official' | 'threshold' | 'unclassified';
 
 /** Everything the nomenclature says about one polygon at one vintage. */
 export interface LandClasses {

@@ -44,7 +44,7 @@ export const BASE_COMMENTS: TableComments = {
       code_us: 'Usage code (US, OCS GE)',
       category: 'Décret 2023-1096 category 1..10, 0 = unclassified',
       artificialised: 'Artificialised according to artif_rule',
-      artif_rule: 'Which rule decided: matrix (CS×US), official (producer artif field) or unclassified',
+      artif_rule: 'Which rule decided: matrix (CS×US), official (producer artif field), threshold (décret 2023-1096 patch thresholds applied to a matrix class) or unclassified',
       sealed: 'Sealed (imperméabilisé): categories 1 and 2',
       enaf: 'naf (natural, agricultural, forest), urban, or unclassified',
       destination: 'ENAF destination when urban (habitat, activite, mixte, route, ferre, autre_infrastructure, inconnu); NULL when NAF',
@@ -130,6 +130,7 @@ export const INDICATOR_COMMENTS: TableComments = {
       net_m2_per_year: 'Sum over communes of the commune’s net artificialisation / its period length',
       net_share_of_area: 'net_m2 / territory area_m2 (whole territory, covered or not), over the whole period, not annualised',
       years_combined: 'Vintage pairs combined, with their départements and real years when they differ: 2018→2021 (67); 2010→2019 = 2007→2018 (55)',
+      rule_mix: 'One end decided by IGN’s artif field (official) and the other by the CS×US matrix or its thresholds, for some commune: the flux mixes two methods',
     },
   },
   artif_flux_detail: {

@@ -22,6 +22,7 @@ import type { Territories } from '../territories/index.js';
 import type { StageManifest } from '../core/types.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './worker.js';
+import type { ThresholdRules } from './thresholds.js';
 import { sqlList, sqlString } from '../core/sql.js';
 
 export interface OverlayInput {
@@ -35,6 +36,8 @@ export interface OverlayInput {
   communesPerPartition?: number;
   /** …or at this many staged polygons (estimated from the communes' share of the staged area). */
   polygonsPerPartition?: number;
+  /** Threshold rules applied to matrix-classified vintages (nomenclature/zan-rules.yml); null or omitted: none. */
+  thresholds?: ThresholdRules | null;
 }
 
 export interface VintageStats {
@@ -64,6 +67,8 @@ export interface OverlayStats {
   /** Dropped pieces under 1e-6 m², and area within the fill tolerance for which no `difference` was computed. */
   slivers: { count: number; area_m2: number; unfilled_m2: number };
   vintageOverlaps: number;
+  /** Threshold rules: applied or not, and the piece classes (piece × vintage) they moved, with their area. */
+  thresholds: { applied: boolean; classes: number; area_m2: number };
   vintages: VintageStats[];
   /** Per commune and vintage, the commune area a vintage applying to it leaves unclassified (> 0 only). */
   uncovered: Array<{ commune_code: string; vintage: string; area_m2: number }>;
@@ -216,7 +221,8 @@ export async function overlayVintages(input: OverlayInput): Promise<OverlayOutpu
   logger.info(
     `overlay: ${input.territories.communes.length} communes in ${partitions.length} partitions, ${vintages.length} vintages, ${input.jobs} jobs`,
   );
-  const tasks: PartitionTask[] = partitions.map((communes, id) => ({ id, communes, vintages, partDir }));
+  const thresholds = input.thresholds ?? null;
+  const tasks: PartitionTask[] = partitions.map((communes, id) => ({ id, communes, vintages, partDir, thresholds }));
   let results: PartitionResult[];
   try {
     results = await runPartitions(tasks, input.jobs, logger);
@@ -261,6 +267,7 @@ export async function overlayVintages(input: OverlayInput): Promise<OverlayOutpu
     },
     slivers: { count: sum((r) => r.slivers), area_m2: sum((r) => r.sliversM2), unfilled_m2: sum((r) => r.unfilledM2) },
     vintageOverlaps: sum((r) => r.vintageOverlaps),
+    thresholds: { applied: thresholds !== null, classes: sum((r) => r.thresholdClasses), area_m2: sum((r) => r.thresholdM2) },
     vintages: vintageStats,
     uncovered: areas.filter((a) => a.uncovered_m2 > 0).map((a) => ({ commune_code: a.commune_code, vintage: a.key, area_m2: a.uncovered_m2 })),
     seconds,

@@ -17,6 +17,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import { polygonHash, polygonalParts, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
+import { applyThresholds, type ThresholdRules } from './thresholds.js';
+import { loadNomenclature } from '../../nomenclature/loader.js';
 import { serveTasks } from '../core/worker-pool.js';
 import { appendRows } from '../core/duckdb.js';
 import { sqlString } from '../core/sql.js';
@@ -41,6 +43,8 @@ export interface PartitionTask {
   vintages: WorkerVintage[];
   /** Directory receiving `part-<id>-piece.parquet` and `part-<id>-class.parquet`. */
   partDir: string;
+  /** Threshold rules for matrix-classified vintages (pipeline/overlay/thresholds.ts); null = --no-thresholds. */
+  thresholds: ThresholdRules | null;
 }
 
 export interface CommuneVintageArea {
@@ -68,6 +72,9 @@ export interface PartitionResult {
   unfilledM2: number;
   /** Pieces where polygons of one vintage overlapped (resolved: lowest file order wins). */
   vintageOverlaps: number;
+  /** Piece classes the threshold rules moved to the other side, and their area. */
+  thresholdClasses: number;
+  thresholdM2: number;
   /** CPU time of the worker on this partition (user + system). */
   cpuSeconds: number;
   communeVintages: CommuneVintageArea[];
@@ -167,7 +174,13 @@ function readStaged(vintage: WorkerVintage, box: gdal.Envelope): StagedSet {
 const envelopeWithin = (inner: gdal.Envelope, outer: gdal.Envelope): boolean =>
   inner.minX >= outer.minX && inner.maxX <= outer.maxX && inner.minY >= outer.minY && inner.maxY <= outer.maxY;
 
-type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'cpuSeconds' | 'communeVintages'>;
+type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'cpuSeconds' | 'communeVintages' | 'thresholdClasses' | 'thresholdM2'>;
+
+/** The class of the same CS × US pair on the other side of the artificialised line, decided by the thresholds. */
+function thresholdClass(cls: StagedClass, artificialised: boolean): StagedClass {
+  const category = loadNomenclature().classify(cls.code_cs, cls.code_us, artificialised)!.category;
+  return { ...cls, category, artificialised, artif_rule: 'threshold' };
+}
 
 function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters): number {
   const area = geom.getArea();
@@ -314,6 +327,8 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
 
   const output: OutputPiece[] = [];
   const communeVintages: CommuneVintageArea[] = [];
+  let thresholdClasses = 0;
+  let thresholdM2 = 0;
   for (const commune of communes) {
     const vintages = task.vintages.filter((v) => applies(v, commune.departement));
     const ce = commune.geom.getEnvelope();
@@ -322,6 +337,11 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
       const set = staged.get(v.key)!;
       const candidates = set.index ? set.index.search(ce.minX, ce.minY, ce.maxX, ce.maxY).sort((a, b) => a - b) : [];
       pieces = overlayVintage(pieces, set, candidates, counters);
+    }
+    if (task.thresholds) {
+      const changed = applyThresholds(pieces, task.thresholds, thresholdClass);
+      thresholdClasses += changed.classes;
+      thresholdM2 += changed.area_m2;
     }
     vintages.forEach((v, k) => {
       let covered = 0;
@@ -352,7 +372,7 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
   await writeParts(task.id, output, pieceFile, classFile);
   const used = process.cpuUsage(cpu);
   const cpuSeconds = (used.user + used.system) / 1e6;
-  return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, cpuSeconds, communeVintages };
+  return { id: task.id, pieceFile, classFile, polygonsRead, pieces: output.length, ...counters, thresholdClasses, thresholdM2, cpuSeconds, communeVintages };
 }
 
 
