@@ -9,6 +9,7 @@ import { ceremaForTerritories, readCeremaFile, type CeremaFile } from '../pipeli
 import { UserError } from '../pipeline/core/errors.js';
 import { readPlanningDocuments, readTargets } from '../pipeline/indicators/trajectory-inputs.js';
 import { buildFixtureDb } from './indicators-fixture.js';
+import { buildPortraits } from '../pipeline/portraits/index.js';
 import { writeStoredZip } from './helpers/zip.js';
 
 /**
@@ -196,7 +197,9 @@ async function withDb<T>(dbPath: string, run: (query: (sql: string) => Promise<R
 describe('consumption_cerema and trajectory (source cerema)', () => {
   const communes = ['54001', '54002', '57001', '57002'];
   let consumption: Row[];
+  let comparison: Row[];
   let trajectory: Map<string, Row>;
+  let portraitHtml: (file: string) => string;
   beforeAll(async () => {
     const { rows } = ceremaForTerritories(newFile, communes);
     const rules = loadZanRules();
@@ -207,9 +210,12 @@ describe('consumption_cerema and trajectory (source cerema)', () => {
     });
     await withDb(built.dbPath, async (query) => {
       consumption = await query(`SELECT * FROM consumption_cerema ORDER BY level, code, year, destination`);
+      comparison = await query(`SELECT * FROM consumption_comparison ORDER BY level, code, from_rank, to_rank`);
       trajectory = new Map((await query(`SELECT * FROM trajectory`)).map((r) => [`${r.level} ${r.code}`, r]));
     });
-    rmSync(built.dir, { recursive: true, force: true });
+    const out = path.join(dir, 'portraits');
+    await buildPortraits({ db: built.dbPath, out, force: true });
+    portraitHtml = (file) => readFileSync(path.join(out, file), 'utf8');
   }, 60_000);
 
   it('sums every level from the communes, by year and destination, in exact m²', () => {
@@ -240,6 +246,27 @@ describe('consumption_cerema and trajectory (source cerema)', () => {
     expect(trajectory.get('commune 57001')).toMatchObject({ reference_2011_2020_m2: 5000, allowance_2021_2030_m2: 10_000, guarantee_applied: true, consumed_since_2021_m2: 0, status: 'within_allowance' });
     expect(trajectory.get('commune 57002')).toMatchObject({ status: 'not_computable', reference_2011_2020_m2: null, allowance_2021_2030_m2: null, communes_without_data: 1 });
     expect(trajectory.get('commune 57002')!.status_reason).toBe('not in the Cerema file; garantie communale not applied: no planning document listed');
+  });
+
+  it('compares OCS and Cerema over the same years, each commune on its own vintages', () => {
+    const at = (level: string, code: string, from: number, to: number) => comparison.find((r) => r.level === level && r.code === code && r.from_rank === from && r.to_rank === to);
+    // 54001: 2010→2019 counts Cerema 2010…2018; 2019→2022 counts 2019…2021; OCS measured 1 ha and 1 ha.
+    expect(at('commune', '54001', 1, 2)).toMatchObject({ from_vintage: 2010, to_vintage: 2019, ocs_consumption_m2: 10_000, cerema_consumption_m2: 8300, difference_m2: 1700 });
+    expect(at('commune', '54001', 2, 3)).toMatchObject({ ocs_consumption_m2: 10_000, cerema_consumption_m2: 3500 });
+    expect(at('commune', '57001', 1, 3)).toMatchObject({ from_vintage: 2011, to_vintage: 2021, cerema_consumption_m2: 5000 });
+    // EPCI: 54001 (8,300) + 54002 (16,000) over 2010→2019.
+    expect(at('epci', '200000001', 1, 2)).toMatchObject({ ocs_consumption_m2: 20_000, cerema_consumption_m2: 24_300 });
+  });
+
+  it('shows the trajectory, the annual Cerema chart and the comparison in the portraits', () => {
+    const html = portraitHtml('commune-54001.html');
+    expect(html).toContain('Consommation annuelle d’ENAF et enveloppe 2021–2030');
+    expect(html).toContain('dépassement estimé');
+    expect(html).toContain('data-key="trajectory|allowance_2021_2030_m2"');
+    expect(html).toContain('data-key="consumption_comparison|cerema_consumption_m2|from_vintage=2010|to_vintage=2019" data-value="8300"');
+    expect(html).toContain('Source : fichiers fonciers traités par le Cerema');
+    // 2011…2023 and the legend swatch.
+    expect((html.match(/<rect [^>]*fill="#fdae61"/g) ?? []).length).toBe(14);
   });
 
   it('gives parents their own allowance from their own reference, never the sum of floored communes', () => {

@@ -148,9 +148,9 @@ describe('portraits', () => {
     }
   }, 60_000);
 
-  it('ranks siblings by net artificialisation share and shows the parent value', async () => {
+  it('ranks siblings by annual net artificialisation share and shows the parent value', async () => {
     const rows = await query(
-      `SELECT code, parent_level, parent_code, net_share_full, sibling_rank, sibling_count, parent_net_share_full FROM portrait_territory WHERE level = 'commune' ORDER BY parent_level, parent_code, net_share_full DESC NULLS LAST, code`,
+      `SELECT code, parent_level, parent_code, net_share_full, net_share_per_year_full, sibling_rank, sibling_count, parent_net_share_full FROM portrait_territory WHERE level = 'commune' ORDER BY parent_level, parent_code, net_share_per_year_full DESC NULLS LAST, code`,
     );
     const byParent = new Map<string, typeof rows>();
     for (const r of rows) {
@@ -160,7 +160,7 @@ describe('portraits', () => {
     for (const [parent, siblings] of byParent) {
       siblings.forEach((s) => {
         // Ties share the rank of the first of them.
-        const first = siblings.findIndex((o) => o.net_share_full === s.net_share_full);
+        const first = siblings.findIndex((o) => o.net_share_per_year_full === s.net_share_per_year_full);
         expect(Number(s.sibling_rank)).toBe(first + 1);
         expect(Number(s.sibling_count)).toBe(siblings.length);
       });

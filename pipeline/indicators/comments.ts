@@ -197,6 +197,15 @@ export const INDICATOR_COMMENTS: TableComments = {
       area_m2: 'Area consumed in m², summed over the member communes present in the Cerema file',
     },
   },
+  consumption_comparison: {
+    table: 'ENAF consumption measured from OCS next to Cerema’s land-tax figure over the same years, per territory and OCS period (only with a Cerema file)',
+    columns: {
+      ...PERIOD_COLUMNS,
+      ocs_consumption_m2: 'ENAF consumption measured from OCS over the period (enaf_summary.consumption_m2)',
+      cerema_consumption_m2: 'Cerema consumption over the years from … to − 1 of each commune period, summed; NULL unless every commune has all those years in the file',
+      difference_m2: 'ocs_consumption_m2 − cerema_consumption_m2',
+    },
+  },
   trajectory: {
     table: 'ZAN trajectory: 2011–2020 reference, 2021–2030 allowance (reference × (1 − target), garantie communale), consumption since 2021 and status',
     columns: {

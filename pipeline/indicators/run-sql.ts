@@ -50,6 +50,7 @@ export const INDICATOR_TABLES = {
   enaf_consumption: ['level', 'code', 'from_rank', 'to_rank', 'destination'],
   enaf_summary: ['level', 'code', 'from_rank', 'to_rank'],
   transition: ['level', 'code', 'from_rank', 'to_rank', 'from_category', 'to_category'],
+  consumption_comparison: ['level', 'code', 'from_rank', 'to_rank'],
   trajectory: ['level', 'code'],
   check_ign_difference: ['level', 'code', 'period', 'measure'],
 } as const;

@@ -43,6 +43,10 @@ export interface PortraitDataset {
   trajectory: Map<string, Row>;
   /** check_ign_difference rows, largest gap first (empty without IGN difference products or in older databases). */
   ignCheck: Map<string, Row[]>;
+  /** Cerema total consumption per year (consumption_cerema, destination total), by territory; empty without one. */
+  ceremaAnnual: Map<string, Row[]>;
+  /** OCS vs Cerema consumption per OCS period (consumption_comparison), by territory. */
+  comparison: Map<string, Row[]>;
   categories: Array<{ category: number; label: string; artificialised: boolean }>;
   /** OCS GE couverture and usage labels by code (empty for databases written before nomenclature_code existed). */
   codeLabels: Map<string, string>;
@@ -144,6 +148,8 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
   }
   const trajectory = new Map<string, Row>();
   for (const r of await rows(connection, 'SELECT * FROM trajectory')) trajectory.set(territoryKey(String(r.level), String(r.code)), r);
+  // Databases written before the Cerema import have neither table.
+  const hasCerema = (await rows(connection, `SELECT 1 FROM duckdb_tables() WHERE table_name = 'consumption_cerema'`)).length > 0;
 
   return {
     territories,
@@ -171,6 +177,8 @@ export async function loadPortraitDataset(connection: DuckDBConnection): Promise
     enafSummary: group(await rows(connection, 'SELECT * FROM enaf_summary ORDER BY to_vintage - from_vintage, from_vintage')),
     trajectory,
     ignCheck,
+    ceremaAnnual: hasCerema ? group(await rows(connection, `SELECT * FROM consumption_cerema WHERE destination = 'total' ORDER BY year`)) : new Map(),
+    comparison: hasCerema ? group(await rows(connection, 'SELECT * FROM consumption_comparison ORDER BY to_vintage - from_vintage, from_vintage')) : new Map(),
     categories: (await rows(connection, 'SELECT category, label, artificialised FROM nomenclature_category ORDER BY category')).map((r) => ({
       category: Number(r.category),
       label: String(r.label),

@@ -47,9 +47,9 @@ export function figureKind(column: string): FigureKind {
   if (/_ha_per_year/.test(column)) return 'hectares_per_year';
   if (/(_m2|^sum\(area_m2\))$/.test(column)) return 'ha';
   if (/_ha(_|$)/.test(column)) return 'hectares';
-  if (/share/.test(column)) return 'share';
+  if (/share/.test(column) || column === 'reduction_target') return 'share';
   if (column === 'years') return 'years';
-  if (column === 'on_track') return 'boolean';
+  if (column === 'guarantee_applied' || column === 'rule_mix') return 'boolean';
   return 'integer';
 }
 

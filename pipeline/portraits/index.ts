@@ -96,7 +96,6 @@ function indexEntry(data: PortraitDataset, t: PortraitDataset['territories'][num
   const p = data.portrait.get(territoryKey(t.level, t.code));
   const ranks = Object.keys(p ?? {}).filter((k) => /^artificialised_share_r\d+$/.test(k)).sort((a, b) => Number(a.slice(23)) - Number(b.slice(23)));
   const lastShare = [...ranks].reverse().map((k) => num(p, k)).find((v) => v !== null) ?? null;
-  const onTrack = p?.on_track;
   return {
     level: t.level,
     code: t.code,
@@ -107,7 +106,7 @@ function indexEntry(data: PortraitDataset, t: PortraitDataset['territories'][num
     netHa: num(p, 'net_ha_full'),
     netShare: num(p, 'net_share_full'),
     enafHa: num(p, 'enaf_consumption_ha'),
-    onTrack: typeof onTrack === 'boolean' ? onTrack : null,
+    trajectoryStatus: typeof p?.trajectory_status === 'string' ? p.trajectory_status : null,
   };
 }
 

@@ -37,6 +37,14 @@ const STATUS_LABELS: Record<string, string> = {
   no_data: 'pas de donnée OCS',
 };
 
+export const TRAJECTORY_STATUS_LABELS: Record<string, string> = {
+  within_allowance: 'dans l’enveloppe',
+  estimated_to_exceed: 'dépassement estimé',
+  exceeded: 'enveloppe dépassée',
+  no_consumption_data: 'consommation depuis 2021 non mesurée',
+  not_computable: 'non calculable',
+};
+
 export const DESTINATION_LABELS: Record<string, string> = {
   habitat: 'Habitat',
   activite: 'Activité',
@@ -224,7 +232,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
       id: 'comparaison',
       title: 'Comparaison',
       paragraphs: parent
-        ? [`Rang parmi les territoires de même niveau ayant le même territoire parent, par part d’artificialisation nette de la surface sur la plus longue période (1 = la plus forte).`]
+        ? [`Rang parmi les territoires de même niveau ayant le même territoire parent, par part annuelle d’artificialisation nette de la surface sur la plus longue période (1 = la plus forte ; annualisée, car les périodes diffèrent selon les départements).`]
         : ['Pas de territoire parent : rang parmi tous les territoires de même niveau.'],
       chart: null,
       tables: [
@@ -234,6 +242,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
           rows: [
             ['Artificialisation nette (plus longue période)', fig('portrait_territory', 'net_ha_full', p)],
             ['Part de la surface', fig('portrait_territory', 'net_share_full', p)],
+            ['Part de la surface par an', fig('portrait_territory', 'net_share_per_year_full', p)],
             ['Rang parmi les territoires voisins de même niveau', fig('portrait_territory', 'sibling_rank', p)],
             ['Nombre de territoires comparés', fig('portrait_territory', 'sibling_count', p)],
             ...(parent
@@ -305,7 +314,12 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
   sections.push({
     id: 'flux',
     title: 'Artificialisation, désartificialisation et solde net',
-    paragraphs: ['Par période entre millésimes successifs et sur toute la période ; valeurs annuelles rapportées au nombre d’années de chaque période.'],
+    paragraphs: [
+      'Par période entre millésimes successifs et sur toute la période ; valeurs annuelles rapportées au nombre d’années de chaque période.',
+      ...flux
+        .filter((r) => r.rule_mix === true)
+        .map((r) => `Attention, ${periodLabel(r)} : un millésime est classé par le champ « artif » de l’IGN (règles de seuils du décret) et l’autre par la matrice CS × US ; une partie du flux peut venir du changement de méthode.`),
+    ],
     chart: flux.length
       ? groupedBars({
           id: 'chart-flux',
@@ -432,41 +446,68 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
     ],
   });
 
-  // Trajectory 2021–2031.
+  // Trajectory 2021–2030 and the comparison of OCS with Cerema.
   const tr = data.trajectory.get(key);
+  const annual = data.ceremaAnnual.get(key) ?? [];
+  const comparison = data.comparison.get(key) ?? [];
+  const status = tr ? String(tr.status) : null;
+  const perYear = (m2: number | null): number | null => (m2 === null ? null : m2 / 10 / 10_000);
   sections.push({
     id: 'trajectoire',
-    title: 'Trajectoire 2021–2031 (loi Climat et résilience)',
+    title: 'Trajectoire 2021–2030 (loi Climat et résilience)',
     paragraphs: [
-      'Plafond 2021–2031 : la moitié de la consommation de la décennie de référence 2011–2020, avec un plancher d’un hectare par commune (loi 2023-630). Projection : rythme observé sur la période OCS prolongé sur dix ans.',
-      ...(tr?.reference_period ? [`Période de référence : ${tr.reference_period} ; période observée : ${tr.observed_period ?? '—'}.`] : []),
+      'Enveloppe 2021–2030 : la consommation de la décennie de référence 2011–2020 réduite de l’objectif du territoire (50 % par défaut) ; garantie communale d’un hectare pour les communes couvertes par un document d’urbanisme éligible (loi 2023-630), jamais additionnée aux niveaux supérieurs.',
+      ...(tr
+        ? [
+            tr.source === 'cerema'
+              ? 'Source : fichiers fonciers traités par le Cerema (référence légale).'
+              : 'Source : estimation à partir de l’occupation du sol (OCS), faute de fichier Cerema ; ce n’est pas le chiffre officiel.',
+            `Statut : ${TRAJECTORY_STATUS_LABELS[status!] ?? status}${tr.status_reason ? ` (${String(tr.status_reason)})` : ''}.`,
+          ]
+        : []),
     ],
     chart: tr
       ? trajectoryChart({
           id: 'chart-trajectoire',
-          title: `Trajectoire de consommation d’ENAF 2021–2031, ${t.name}`,
-          desc: `Consommation cumulée : décennie de référence ${formatNumber(ha(num(tr, 'reference_2011_2020_m2')))} ha, plafond 2021–2031 ${formatNumber(ha(num(tr, 'ceiling_2021_2031_m2')))} ha, projection ${formatNumber(ha(num(tr, 'projection_2021_2031_m2')))} ha.`,
-          referenceHa: ha(num(tr, 'reference_2011_2020_m2')),
-          ceilingHa: ha(num(tr, 'ceiling_2021_2031_m2')),
-          projectionHa: ha(num(tr, 'projection_2021_2031_m2')),
+          title: `Consommation annuelle d’ENAF et enveloppe 2021–2030, ${t.name}`,
+          desc: `Consommation annuelle (Cerema) de ${annual.length} années ; moyenne 2011–2020 ${formatNumber(perYear(num(tr, 'reference_2011_2020_m2')))} ha/an, enveloppe 2021–2030 ${formatNumber(perYear(num(tr, 'allowance_2021_2030_m2')))} ha/an.`,
+          annual: annual.map((r) => ({ year: Number(r.year), ha: (num(r, 'area_m2') ?? 0) / 10_000 })),
+          referencePerYearHa: perYear(num(tr, 'reference_2011_2020_m2')),
+          allowancePerYearHa: perYear(num(tr, 'allowance_2021_2030_m2')),
         })
       : null,
-    tables: tr
-      ? [
-          {
-            caption: 'Trajectoire',
-            head: ['Indicateur', 'Valeur'],
-            rows: [
-              ['Rythme de référence', fig('trajectory', 'reference_rate_m2_per_year', tr)],
-              ['Consommation 2011–2020', fig('trajectory', 'reference_2011_2020_m2', tr)],
-              ['Plafond 2021–2031', fig('trajectory', 'ceiling_2021_2031_m2', tr)],
-              ['Communes au plancher d’un hectare', fig('trajectory', 'floor_applied_communes', tr)],
-              ['Projection 2021–2031', fig('trajectory', 'projection_2021_2031_m2', tr)],
-              ['Dans la trajectoire', fig('trajectory', 'on_track', tr)],
-            ],
-          },
-        ]
-      : [],
+    tables: [
+      ...(tr
+        ? [
+            {
+              caption: 'Trajectoire',
+              head: ['Indicateur', 'Valeur'],
+              rows: [
+                ['Consommation 2011–2020', fig('trajectory', 'reference_2011_2020_m2', tr)],
+                ['Objectif de réduction', fig('trajectory', 'reduction_target', tr)],
+                ['Enveloppe 2021–2030', fig('trajectory', 'allowance_2021_2030_m2', tr)],
+                ['Garantie communale appliquée', fig('trajectory', 'guarantee_applied', tr)],
+                [`Consommé depuis 2021${tr.consumed_through_year === null ? '' : ` (jusqu’à fin ${String(tr.consumed_through_year)})`}`, fig('trajectory', 'consumed_since_2021_m2', tr)],
+                ['Reste à consommer', fig('trajectory', 'remaining_m2', tr)],
+                ['Estimation 2021–2030 (au rythme moyen depuis 2021)', fig('trajectory', 'estimated_2021_2030_m2', tr)],
+                ['Statut', TRAJECTORY_STATUS_LABELS[status!] ?? status!],
+              ] as Cell[][],
+            },
+          ]
+        : []),
+      ...(comparison.length > 0
+        ? [
+            {
+              caption: 'Consommation d’ENAF : OCS et Cerema sur les mêmes années',
+              head: ['Période', 'OCS', 'Cerema', 'Écart OCS − Cerema'],
+              rows: comparison.map((r) => {
+                const f = periodFilters(r);
+                return [periodLabel(r), fig('consumption_comparison', 'ocs_consumption_m2', r, f), fig('consumption_comparison', 'cerema_consumption_m2', r, f), fig('consumption_comparison', 'difference_m2', r, f)];
+              }),
+            },
+          ]
+        : []),
+    ],
   });
 
   // Map.

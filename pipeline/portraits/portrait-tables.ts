@@ -111,14 +111,21 @@ function portraitColumns(shape: PortraitShape): Array<ColumnDoc & { sql: string 
     cols.push({ name: `enaf_${d}_ha`, sql: `any_value(ed.${d}_m2) / 1e4`, comment: `ENAF consumption towards destination ${d} over the ENAF period (ha)` });
   }
   cols.push(
-    { name: 'reference_period', sql: 'any_value(tr.reference_period)', comment: 'Period the reference rate was measured on' },
-    { name: 'reference_rate_ha_per_year', sql: 'any_value(tr.reference_rate_m2_per_year) / 1e4', comment: 'Reference ENAF consumption rate (ha/yr)' },
-    { name: 'reference_2011_2020_ha', sql: 'any_value(tr.reference_2011_2020_m2) / 1e4', comment: 'Estimated consumption over the reference decade 2011–2020 (ha)' },
-    { name: 'ceiling_2021_2031_ha', sql: 'any_value(tr.ceiling_2021_2031_m2) / 1e4', comment: 'Allowed consumption 2021–2031: reference × 50 %, 1 ha floor per commune (ha)' },
-    { name: 'projection_2021_2031_ha', sql: 'any_value(tr.projection_2021_2031_m2) / 1e4', comment: 'Projected consumption 2021–2031 at the observed rate (ha)' },
-    { name: 'on_track', sql: 'any_value(tr.on_track)', comment: 'True when the projection stays within the ceiling' },
+    { name: 'trajectory_source', sql: 'any_value(tr.source)', comment: 'Source of the trajectory: cerema (land-tax files) or ocs (estimated from land use)' },
+    { name: 'reference_2011_2020_ha', sql: 'any_value(tr.reference_2011_2020_m2) / 1e4', comment: 'Consumption over the reference decade 2011–2020 (ha)' },
+    { name: 'reduction_target', sql: 'any_value(tr.reduction_target)', comment: 'Reduction target against the reference (0..1)' },
+    { name: 'allowance_2021_2030_ha', sql: 'any_value(tr.allowance_2021_2030_m2) / 1e4', comment: 'Allowed consumption 2021–2030 (ha): reference × (1 − target), garantie communale for eligible communes' },
+    { name: 'consumed_since_2021_ha', sql: 'any_value(tr.consumed_since_2021_m2) / 1e4', comment: 'Consumption since 1 Jan 2021 through consumed_through_year (ha)' },
+    { name: 'consumed_through_year', sql: 'any_value(tr.consumed_through_year)', comment: 'Last year counted in consumed_since_2021_ha' },
+    { name: 'remaining_ha', sql: 'any_value(tr.remaining_m2) / 1e4', comment: 'Allowance left (ha, negative when exceeded)' },
+    { name: 'trajectory_status', sql: 'any_value(tr.status)', comment: 'within_allowance, estimated_to_exceed, exceeded, no_consumption_data or not_computable' },
     { name: 'net_ha_full', sql: 'any_value(ff.net_m2) / 1e4', comment: 'Net artificialisation over the longest period (ha)' },
-    { name: 'net_share_full', sql: 'any_value(ff.net_share_of_area)', comment: 'Net artificialisation over the longest period as a share of the surface (0..1); ranks siblings' },
+    { name: 'net_share_full', sql: 'any_value(ff.net_share_of_area)', comment: 'Net artificialisation over the longest period as a share of the surface (0..1)' },
+    {
+      name: 'net_share_per_year_full',
+      sql: 'any_value(ff.net_m2_per_year) / nullif(any_value(t.area_m2), 0)',
+      comment: 'Net artificialisation per year over the longest period (annualised per commune) as a share of the surface; ranks siblings, whose periods can differ in length',
+    },
   );
   return cols;
 }
@@ -126,7 +133,7 @@ function portraitColumns(shape: PortraitShape): Array<ColumnDoc & { sql: string 
 /** Columns added after the aggregation: ranks among siblings and the parent's value. */
 const COMPARISON_COLUMNS: ColumnDoc[] = [
   { name: 'sibling_count', comment: 'Number of territories of the same level sharing the parent (itself included)' },
-  { name: 'sibling_rank', comment: 'Rank among siblings by net_share_full, 1 = highest net artificialisation share' },
+  { name: 'sibling_rank', comment: 'Rank among siblings by net_share_per_year_full, 1 = highest annual net artificialisation share' },
   { name: 'parent_net_share_full', comment: "Parent territory's net_share_full, for comparison" },
   { name: 'parent_net_ha_full', comment: "Parent territory's net_ha_full (ha)" },
 ];
@@ -170,7 +177,7 @@ base AS (
 )
 SELECT b.*,
   count(*) OVER siblings AS sibling_count,
-  rank() OVER (siblings ORDER BY b.net_share_full DESC NULLS LAST) AS sibling_rank,
+  rank() OVER (siblings ORDER BY b.net_share_per_year_full DESC NULLS LAST) AS sibling_rank,
   par.net_share_full AS parent_net_share_full,
   par.net_ha_full AS parent_net_ha_full
 FROM base b

@@ -6,7 +6,7 @@
  * @example const html = renderPortraitHtml(model);
  */
 import { esc, formatFigure } from './format.js';
-import { type Cell, LEVEL_LABELS, type PortraitModel, type Table } from './portrait-model.js';
+import { type Cell, LEVEL_LABELS, type PortraitModel, type Table, TRAJECTORY_STATUS_LABELS } from './portrait-model.js';
 import { TERRITORY_LEVELS_TOP_DOWN, type TerritoryLevel } from '../core/territory-levels.js';
 
 const CSS = `
@@ -94,7 +94,8 @@ export interface IndexEntry {
   netHa: number | null;
   netShare: number | null;
   enafHa: number | null;
-  onTrack: boolean | null;
+  /** trajectory.status, or null when the database has no trajectory row. */
+  trajectoryStatus: string | null;
 }
 
 const SORT_SCRIPT = `
@@ -133,13 +134,13 @@ export function renderIndexHtml(entries: IndexEntry[], generated: { title: strin
         `<tr data-level="${esc(e.level)}"><td data-sort-value="${levels.indexOf(e.level)}">${esc(LEVEL_LABELS[e.level])}</td>` +
         `<td data-sort-value="${esc(e.code)}">${esc(e.code)}</td><td data-sort-value="${esc(e.name)}"><a href="${esc(e.file)}.html">${esc(e.name)}</a></td>` +
         `${num(e.areaHa, 'hectares')}${num(e.artificialisedShare, 'share')}${num(e.netHa, 'hectares')}${num(e.netShare, 'share')}${num(e.enafHa, 'hectares')}` +
-        `<td data-sort-value="${e.onTrack === null ? '' : e.onTrack ? 1 : 0}">${esc(formatFigure('boolean', e.onTrack))}</td></tr>`,
+        `<td data-sort-value="${esc(e.trajectoryStatus ?? '')}">${esc(e.trajectoryStatus === null ? '—' : (TRAJECTORY_STATUS_LABELS[e.trajectoryStatus] ?? e.trajectoryStatus))}</td></tr>`,
     )
     .join('\n');
   const options = levels.map((l) => `<option value="${l}">${esc(LEVEL_LABELS[l])} (${entries.filter((e) => e.level === l).length})</option>`).join('');
   const head = [
     ['Niveau', 'num'], ['Code', 'text'], ['Nom', 'text'], ['Surface', 'num'], ['Part artificialisée (dernier millésime)', 'num'],
-    ['Artificialisation nette', 'num'], ['Solde net / surface', 'num'], ['Consommation d’ENAF', 'num'], ['Dans la trajectoire 2031', 'num'],
+    ['Artificialisation nette', 'num'], ['Solde net / surface', 'num'], ['Consommation d’ENAF', 'num'], ['Trajectoire 2021–2030', 'text'],
   ]
     .map(([label, kind]) => `<th scope="col" data-sort="${kind}">${esc(label!)}</th>`)
     .join('');

@@ -1,6 +1,6 @@
 /**
  * Small, dependency-free SVG charts for the territory portraits: stacked bars, grouped bars, the
- * 2021–2031 trajectory and a choropleth map. Each chart is a self-contained `<svg>` string with
+ * annual consumption against the 2021–2030 allowance and a choropleth map. Each chart is a self-contained `<svg>` string with
  * role="img", a <title> and <desc> referenced by aria-labelledby, axis labels with units, French
  * number format, and static colours (readable in print, no script). Values arrive in display units.
  *
@@ -201,47 +201,54 @@ export interface TrajectoryInput {
   id: string;
   title: string;
   desc: string;
-  /** Hectares consumed over the reference decade 2011–2020. */
-  referenceHa: number | null;
-  /** Allowed hectares for 2021–2031. */
-  ceilingHa: number | null;
-  /** Projected hectares for 2021–2031 at the observed rate. */
-  projectionHa: number | null;
+  /** Cerema consumption per year (ha), years 2011…2030 shown; empty without a Cerema file. */
+  annual: Array<{ year: number; ha: number }>;
+  /** Mean annual consumption of the reference decade 2011–2020 (ha/yr). */
+  referencePerYearHa: number | null;
+  /** Allowance 2021–2030 spread over its ten years (ha/yr). */
+  allowancePerYearHa: number | null;
 }
 
 /**
- * Cumulative consumption since the start of each decade: the reference decade rises to its total in
- * 2021; from 2021 the ceiling (dashed) and the projection rise linearly to their 2031 totals.
+ * Annual consumption (Cerema, bars) against the reference decade's mean (2011–2020, solid line) and the annual
+ * allowance (2021–2030, dashed line).
  */
 export function trajectoryChart(input: TrajectoryInput): string {
   const width = 780;
   const height = 320;
   const [left, right, top, bottom] = [70, 480, 16, height - 40];
-  const max = Math.max(input.referenceHa ?? 0, input.ceilingHa ?? 0, input.projectionHa ?? 0);
-  const axis = valueAxis(niceTicks(0, max), top, bottom, left, right, 'Consommation cumulée (ha)');
-  const x = (year: number): number => left + ((year - 2011) / 20) * (right - left);
-  const yearTicks = [2011, 2016, 2021, 2026, 2031]
-    .map((yr) => `<line x1="${x(yr).toFixed(1)}" x2="${x(yr).toFixed(1)}" y1="${bottom}" y2="${bottom + 4}" stroke="#333"/><text x="${x(yr).toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#222">${yr}</text>`)
+  const shown = input.annual.filter((a) => a.year >= 2011 && a.year <= 2030);
+  const max = Math.max(0, input.referencePerYearHa ?? 0, input.allowancePerYearHa ?? 0, ...shown.map((a) => a.ha));
+  const axis = valueAxis(niceTicks(0, max), top, bottom, left, right, 'Consommation annuelle (ha)');
+  const slot = (right - left) / 20;
+  const x = (year: number): number => left + (year - 2011) * slot;
+  const yearTicks = [2011, 2016, 2021, 2026, 2030]
+    .map((yr) => `<text x="${(x(yr) + slot / 2).toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#222">${yr}</text>`)
     .join('');
-  const xTitle = `<text x="${((left + right) / 2).toFixed(1)}" y="${height - 4}" text-anchor="middle" fill="#333">Année (1er janvier)</text>`;
-  const line = (from: number, to: number, value: number | null, color: string, dash: string): string =>
+  const xTitle = `<text x="${((left + right) / 2).toFixed(1)}" y="${height - 4}" text-anchor="middle" fill="#333">Année</text>`;
+  const series: Series[] = [
+    { key: 'annual', label: 'Consommation annuelle (Cerema)', color: '#fdae61' },
+    { key: 'reference', label: 'Moyenne 2011–2020', color: '#4d4d4d' },
+    { key: 'allowance', label: 'Enveloppe annuelle 2021–2030', color: '#1a9850' },
+  ];
+  const bars = shown
+    .map((a) => {
+      const y = axis.y(a.ha);
+      return `<rect x="${(x(a.year) + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - 2).toFixed(1)}" height="${(axis.y(0) - y).toFixed(2)}" fill="${series[0]!.color}"><title>${esc(`${a.year} : ${formatNumber(a.ha)} ha`)}</title></rect>`;
+    })
+    .join('');
+  const level = (from: number, to: number, value: number | null, color: string, dash: string): string =>
     value === null
       ? ''
-      : `<line x1="${x(from).toFixed(1)}" y1="${axis.y(0).toFixed(1)}" x2="${x(to).toFixed(1)}" y2="${axis.y(value).toFixed(1)}" stroke="${color}" stroke-width="3"${dash ? ` stroke-dasharray="${dash}"` : ''}/>` +
-        `<circle cx="${x(to).toFixed(1)}" cy="${axis.y(value).toFixed(1)}" r="4" fill="${color}"/>`;
-  const series: Series[] = [
-    { key: 'reference', label: 'Décennie de référence 2011–2020', color: '#4d4d4d' },
-    { key: 'ceiling', label: 'Plafond 2021–2031 (−50 %)', color: '#1a9850' },
-    { key: 'projection', label: 'Projection au rythme observé', color: '#d73027' },
-  ];
+      : `<line x1="${x(from).toFixed(1)}" y1="${axis.y(value).toFixed(1)}" x2="${x(to + 1).toFixed(1)}" y2="${axis.y(value).toFixed(1)}" stroke="${color}" stroke-width="3"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
   const body =
     axis.svg +
     `<line x1="${x(2021).toFixed(1)}" x2="${x(2021).toFixed(1)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="2 3"/>` +
+    bars +
     yearTicks +
     xTitle +
-    line(2011, 2021, input.referenceHa, series[0]!.color, '') +
-    line(2021, 2031, input.ceilingHa, series[1]!.color, '8 5') +
-    line(2021, 2031, input.projectionHa, series[2]!.color, '');
+    level(2011, 2020, input.referencePerYearHa, series[1]!.color, '') +
+    level(2021, 2030, input.allowancePerYearHa, series[2]!.color, '8 5');
   return frame({ id: input.id, title: input.title, desc: input.desc, width, height }, body + legend(series, right + 16, top));
 }
 
