@@ -143,33 +143,9 @@ async function loadTrajectoryInputs(connection: DuckDBConnection, inputs: NonNul
   await connection.run(`CREATE TEMP TABLE _cerema_in (commune_code VARCHAR, year INTEGER, destination VARCHAR, area_m2 DOUBLE)`);
   await connection.run(`CREATE TEMP TABLE _targets_in (level VARCHAR, code VARCHAR, reduction_target DOUBLE, document VARCHAR)`);
   await connection.run(`CREATE TEMP TABLE _planning_in (commune_code VARCHAR, document VARCHAR, eligible BOOLEAN)`);
-  const cerema = await connection.createAppender('_cerema_in');
-  for (const row of inputs.cerema ?? []) {
-    cerema.appendVarchar(row.commune_code);
-    cerema.appendInteger(row.year);
-    cerema.appendVarchar(row.destination);
-    cerema.appendDouble(row.area_m2);
-    cerema.endRow();
-  }
-  cerema.closeSync();
-  const targets = await connection.createAppender('_targets_in');
-  for (const row of inputs.targets) {
-    targets.appendVarchar(row.level);
-    targets.appendVarchar(row.code);
-    targets.appendDouble(row.reductionTarget);
-    if (row.document === null) targets.appendNull();
-    else targets.appendVarchar(row.document);
-    targets.endRow();
-  }
-  targets.closeSync();
-  const planning = await connection.createAppender('_planning_in');
-  for (const row of inputs.planningDocuments ?? []) {
-    planning.appendVarchar(row.communeCode);
-    planning.appendVarchar(row.document);
-    planning.appendBoolean(row.eligible);
-    planning.endRow();
-  }
-  planning.closeSync();
+  await appendRows(connection, '_cerema_in', (inputs.cerema ?? []).map((r) => [r.commune_code, r.year, r.destination, r.area_m2]));
+  await appendRows(connection, '_targets_in', inputs.targets.map((r) => [r.level, r.code, r.reductionTarget, r.document]));
+  await appendRows(connection, '_planning_in', (inputs.planningDocuments ?? []).map((r) => [r.communeCode, r.document, r.eligible]));
 }
 
 async function writeTerritoryTables(connection: DuckDBConnection, territories: OutputTerritories): Promise<void> {
