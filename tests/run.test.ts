@@ -76,12 +76,12 @@ describe('ocs-zan run on hand-built squares', async () => {
     expect(transitions.map((r) => [r.code, r.from_category, r.to_category, round(r.area_m2)])).toEqual([['67001', 1, 9, 10_000]]);
   });
 
-  it('applies the 1 ha floor to the 2021–2031 ceiling of each commune', async () => {
-    const rows = await query(db, `SELECT code, reference_2011_2020_m2, ceiling_2021_2031_m2, projection_2021_2031_m2, on_track FROM trajectory WHERE level = 'commune' ORDER BY code`);
-    // 1 ha consumed over 2010→2019 (9 years): 1.111 ha per decade, halved to 0.556 ha, below the 1 ha floor.
-    expect(rows.map((r) => [r.code, round(r.reference_2011_2020_m2), round(r.ceiling_2021_2031_m2), round(r.projection_2021_2031_m2), r.on_track])).toEqual([
-      ['67001', 11_111.111, 10_000, 0, true],
-      ['67002', 11_111.111, 10_000, 0, true],
+  it('estimates the 2011–2020 reference from OCS without a Cerema file, and no garantie communale without planning documents', async () => {
+    const rows = await query(db, `SELECT code, source, reference_2011_2020_m2, allowance_2021_2030_m2, guarantee_applied, consumed_since_2021_m2, status FROM trajectory WHERE level = 'commune' ORDER BY code`);
+    // 1 ha consumed over 2010→2019 (9 years): 1.111 ha per decade, halved to 0.556 ha; 2019→2022 starts before 2021.
+    expect(rows.map((r) => [r.code, r.source, round(r.reference_2011_2020_m2), round(r.allowance_2021_2030_m2), r.guarantee_applied, r.consumed_since_2021_m2, r.status])).toEqual([
+      ['67001', 'ocs', 11_111.111, 5555.556, false, null, 'no_consumption_data'],
+      ['67002', 'ocs', 11_111.111, 5555.556, false, null, 'no_consumption_data'],
     ]);
   });
 
@@ -107,6 +107,16 @@ describe('ocs-zan run on hand-built squares', async () => {
     expect(existsSync(db)).toBe(true);
   });
 
+  it('refuses a Cerema file without idcom before any heavy work (exit 2, one line)', async () => {
+    const cerema = path.join(dir, 'cerema.csv');
+    writeFileSync(cerema, 'code;naf11art12\n67001;10\n');
+    const bad = capture();
+    const args = ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--territories', `${communes}#communes`, '--cerema', cerema, '--out', path.join(dir, 'cerema-out'), '--quiet'];
+    expect(await runCli(args, bad.io)).toBe(2);
+    expect(bad.err()).toMatch(/cerema\.csv: Cerema file has no idcom column/);
+    expect(bad.err().trim().split('\n')).toHaveLength(1);
+  });
+
   it('leaves no output behind when a user error stops the run', async () => {
     const failed = path.join(dir, 'failed');
     const bad = capture();
@@ -126,14 +136,16 @@ describe('ocs-zan run on the committed fixture', () => {
     const config = path.join(dir, 'run.yml');
     writeFileSync(
       config,
-      [`vintage: [2010=${fixture}#ocsge_2010, 2019=${fixture}#ocsge_2019, 2022=${fixture}#ocsge_2022]`, `territories: ${fixture}#communes`, 'tiles: false', 'portraits: false', 'quiet: true', ''].join('\n'),
+      [`vintage: [2010=${fixture}#ocsge_2010, 2019=${fixture}#ocsge_2019, 2022=${fixture}#ocsge_2022]`, `territories: ${fixture}#communes`,
+        `cerema: ${path.join(path.dirname(fixture), 'obs_artif_conso_com_2009_2023.csv')}`, `planning-documents: ${path.join(path.dirname(fixture), 'planning-documents.csv')}`,
+        'tiles: false', 'portraits: false', 'quiet: true', ''].join('\n'),
     );
     const one = capture();
     expect(await runCli(['run', '--config', config, '--jobs', '1', '--out', path.join(dir, 'one')], one.io)).toBe(0);
     const two = capture();
     expect(await runCli(['run', '--config', config, '--jobs', '2', '--out', path.join(dir, 'two')], two.io)).toBe(0);
     const files = readdirSync(path.join(dir, 'one', 'parquet')).sort();
-    expect(files).toEqual(expect.arrayContaining(['piece.parquet', 'piece_class.parquet', 'artif_flux.parquet', 'stock.parquet', 'transition.parquet']));
+    expect(files).toEqual(expect.arrayContaining(['piece.parquet', 'piece_class.parquet', 'artif_flux.parquet', 'stock.parquet', 'transition.parquet', 'consumption_cerema.parquet', 'trajectory.parquet']));
     expect(readdirSync(path.join(dir, 'two', 'parquet')).sort()).toEqual(files);
     for (const file of files) {
       expect(readFileSync(path.join(dir, 'two', 'parquet', file)).equals(readFileSync(path.join(dir, 'one', 'parquet', file))), file).toBe(true);

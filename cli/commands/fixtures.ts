@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
 import { writeDirtyFixtures } from '../../fixtures/generator/dirty.js';
+import { writeTrajectoryFixtures } from '../../fixtures/generator/cerema.js';
 import { DEFAULT_VINTAGES, generateFixtures, type Density } from '../../fixtures/generator/generate.js';
 import { generateIgnDeliveries } from '../../fixtures/generator/ign.js';
 import type { CommuneSelection } from '../../fixtures/generator/communes.js';
@@ -76,6 +77,17 @@ export function register(program: Command): void {
       });
       const vintages = Object.entries(result.vintages).map(([key, v]) => `${key}: ${v.polygons} polygons (${v.critSeuil} crit_seuil)`).join(', ');
       program.configureOutput().writeOut?.(`${result.dir}: ${result.archives.length} archives; ${vintages}${result.discrepancyM2 > 0 ? `; planted gap ${result.discrepancyM2.toFixed(2)} m²` : ''}\n`);
+    });
+  fixtures
+    .command('trajectory')
+    .description('write a synthetic Cerema commune file (published CSV format) and planning documents for the communes of a layer')
+    .addOption(new Option('--territories <path>', 'commune polygons PATH[#layer] with fields code and nom (e.g. fixtures/data/demo.gpkg#communes)').makeOptionMandatory())
+    .addOption(options.out('output directory'))
+    .addOption(new Option('--seed <n>', 'random seed (same seed, same output)').argParser(positiveInteger).default(1))
+    .addOption(new Option('--last <year>', 'last year of the Cerema release').argParser(positiveInteger).default(2023))
+    .action(async (flags: { territories: string; out: string; seed: number; last: number }) => {
+      const result = await writeTrajectoryFixtures(flags);
+      program.configureOutput().writeOut?.(`${result.cerema}, ${result.planningDocuments}: ${result.communes} communes\n`);
     });
   fixtures
     .command('dirty')
