@@ -96,6 +96,22 @@ describe('make demo output', () => {
     expect(territories.filter((t) => t.level === 'commune')).toHaveLength(12);
   });
 
+  it('computes the trajectory from the shipped synthetic Cerema file, with the garantie communale from the planning documents', async () => {
+    expect(stdout).toMatch(/cerema: 12 communes in the file, years 2009–2023; 0 territory communes missing, 0 outside the territories, 0 destination mismatches/);
+    const rows = await rowsOf(`SELECT level, code, source, status, guarantee_applied, reference_2011_2020_m2, allowance_2021_2030_m2, consumed_through_year FROM trajectory ORDER BY level, code`);
+    expect(new Set(rows.map((r) => r.source))).toEqual(new Set(['cerema']));
+    expect(rows.every((r) => r.consumed_through_year === 2023 && Number(r.reference_2011_2020_m2) > 0)).toBe(true);
+    // The RNU commune (planning-documents.csv) never gets the guarantee; parents never do.
+    expect(rows.find((r) => r.code === '67187')!.guarantee_applied).toBe(false);
+    expect(rows.filter((r) => r.level !== 'commune').every((r) => r.guarantee_applied === false)).toBe(true);
+    const html = readFileSync(path.join(out, 'portraits', 'commune-67462.html'), 'utf8');
+    expect(html).toContain('Consommation annuelle d’ENAF et enveloppe 2021–2030');
+    expect(html).toContain('Consommation d’ENAF : OCS et Cerema sur les mêmes années');
+    const metadata = await rowsOf(`SELECT key, value FROM run_metadata WHERE key IN ('cerema', 'planning_documents', 'thresholds') ORDER BY key`);
+    expect(metadata.map((r) => r.key)).toEqual(['cerema', 'planning_documents', 'thresholds']);
+    expect(JSON.parse(String(metadata[2]!.value)).applied).toBe(true);
+  });
+
   describe('tiles', () => {
     let archive: Archive;
     beforeAll(async () => {
