@@ -90,6 +90,18 @@ describe('ocs-zan run on hand-built squares', async () => {
     const keys = rows.map((r) => String(r.key));
     expect(keys).toEqual(expect.arrayContaining(['tool_version', 'nomenclature_version', 'input.2010', 'options', 'timing.overlay', 'timing.total_seconds']));
     expect(JSON.parse(String(rows.find((r) => r.key === 'input.2019')!.value)).sha256).toMatch(/^[0-9a-f]{64}$/);
+    // The 1 ha buildings are above every threshold: the rules ran and moved nothing.
+    expect(JSON.parse(String(rows.find((r) => r.key === 'thresholds')!.value))).toEqual({ applied: true, classes: 0, area_m2: 0 });
+  });
+
+  it('records --no-thresholds in run_metadata', async () => {
+    const plain = path.join(dir, 'plain');
+    const run = capture();
+    const args = ['run', '--vintage', `2010=${ocs}#ocs_2010`, '--vintage', `2019=${ocs}#ocs_2019`, '--territories', `${communes}#communes`, '--out', plain, '--no-thresholds', '--no-tiles', '--no-portraits', '--quiet'];
+    expect(await runCli(args, run.io)).toBe(0);
+    const rows = await query(path.join(plain, 'ocs.duckdb'), `SELECT key, value FROM run_metadata WHERE key IN ('thresholds', 'options') ORDER BY key`);
+    expect(JSON.parse(String(rows[0]!.value)).thresholds).toBe(false);
+    expect(JSON.parse(String(rows[1]!.value))).toEqual({ applied: false, classes: 0, area_m2: 0 });
   });
 
   it('without --vintage-years takes the labels as years and writes no vintage_year table', async () => {

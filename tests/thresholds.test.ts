@@ -7,6 +7,7 @@ import { loadNomenclature } from '../nomenclature/loader.js';
 import { loadZanRules } from '../nomenclature/zan-rules.js';
 import { computeIndicators } from '../pipeline/indicators/index.js';
 import { overlayVintages } from '../pipeline/overlay/index.js';
+import { applyThresholds, type ThresholdClass, type ThresholdPiece } from '../pipeline/overlay/thresholds.js';
 import { readTerritories, territoryGeometries, type Territories } from '../pipeline/territories/index.js';
 import { polygon, rect, writeCommunes, writeStage, type StagedPolygon } from './helpers/staged.js';
 
@@ -127,5 +128,46 @@ describe('threshold rules on hand-built enclaves', () => {
     ]);
     expect(withRules.stats).toEqual([{ applied: true, classes: 4, area_m2: 1600 + 900 + 25 + 25 }]);
     expect(without.stats).toEqual([{ applied: false, classes: 0, area_m2: 0 }]);
+  });
+});
+
+describe('patches and enclosure', () => {
+  const rules = loadZanRules().thresholds;
+  const piece = (geom: ReturnType<typeof rect>, artificialised: boolean | null, cs = 'CS1.1.2.1'): ThresholdPiece<ThresholdClass> => ({
+    geom, area: geom.getArea(), classes: [artificialised === null ? null : { code_cs: cs, artificialised, artif_rule: 'matrix' }],
+  });
+  const flip = (cls: ThresholdClass, artificialised: boolean): ThresholdClass => ({ ...cls, artificialised, artif_rule: 'threshold' });
+  const statuses = (pieces: Array<ThresholdPiece<ThresholdClass>>) => pieces.map((p) => p.classes[0]?.artificialised ?? null);
+
+  // A 100 m square of artificialised land (four 50 m quarters) around the pieces under test.
+  const ring = (hole: ReturnType<typeof rect>) => [
+    piece(rect(0, 0, 100, 100).difference(hole) as ReturnType<typeof rect>, true),
+  ];
+
+  it('joins two small pieces sharing an edge into one patch, and stops at 2,500 m²', () => {
+    const a = piece(rect(10, 10, 40, 50), false);
+    const b = piece(rect(40, 10, 70, 50), false); // 1,200 + 1,200 m²: one patch under 2,500 m² → artificialised
+    const pieces = [...ring(rect(10, 10, 70, 50)), a, b];
+    expect(applyThresholds(pieces, rules, flip)).toEqual({ classes: 2, area_m2: 2400 });
+    expect(statuses(pieces)).toEqual([true, true, true]);
+    const c = piece(rect(10, 10, 40, 60), false);
+    const d = piece(rect(40, 10, 70, 60), false); // 1,500 + 1,500 m² = 3,000 m²: too big, unchanged
+    const bigger = [...ring(rect(10, 10, 70, 60)), c, d];
+    expect(applyThresholds(bigger, rules, flip).classes).toBe(0);
+  });
+
+  it('does not join pieces touching at a corner only', () => {
+    const a = piece(rect(10, 10, 50, 50), false); // 1,600 m²
+    const b = piece(rect(50, 50, 90, 90), false); // 1,600 m², corner contact: two patches, each enclosed
+    const hole = rect(10, 10, 50, 50).union(rect(50, 50, 90, 90)) as ReturnType<typeof rect>;
+    const pieces = [piece(rect(0, 0, 100, 100).difference(hole) as ReturnType<typeof rect>, true), a, b];
+    expect(applyThresholds(pieces, rules, flip).classes).toBe(2);
+  });
+
+  it('leaves a patch next to land without data, or on the commune edge, as the matrix says', () => {
+    const uncovered = [piece(rect(0, 0, 100, 100).difference(rect(10, 10, 60, 40)) as ReturnType<typeof rect>, true), piece(rect(10, 10, 30, 40), false), piece(rect(30, 10, 60, 40), null)];
+    expect(applyThresholds(uncovered, rules, flip).classes).toBe(0);
+    const edge = [piece(rect(0, 0, 100, 100).difference(rect(0, 10, 30, 40)) as ReturnType<typeof rect>, true), piece(rect(0, 10, 30, 40), false)];
+    expect(applyThresholds(edge, rules, flip).classes).toBe(0);
   });
 });
