@@ -25,7 +25,7 @@ import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments
  * @example
  * const db = await DuckDBInstance.create('OUT/ocs.duckdb');
  * const connection = await db.connect();
- * await runIndicatorSql(connection, { referencePeriod: [2011, 2021] });
+ * await runIndicatorSql(connection, { trajectory: loadZanRules().trajectory, cerema: true, planningDocuments: false });
  */
 
 export interface IndicatorOptions {
