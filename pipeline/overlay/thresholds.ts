@@ -41,7 +41,7 @@ export interface ThresholdPiece<C extends ThresholdClass> {
 /** Boundaries within this distance (m) touch: overlay output is not noded exactly. */
 const TOUCH_M = 1e-3;
 /** Shared boundary from which two pieces are connected (m): corners and rounding contacts stay apart. */
-export const ADJACENT_M = 0.01;
+const ADJACENT_M = 0.01;
 
 /** Lazily computed neighbourhood of the commune's pieces: shared boundary lengths and whether a piece reaches the edge. */
 class Neighbourhood {
