@@ -101,8 +101,11 @@ describe('make demo output', () => {
     const rows = await rowsOf(`SELECT level, code, source, status, guarantee_applied, reference_2011_2020_m2, allowance_2021_2030_m2, consumed_through_year FROM trajectory ORDER BY level, code`);
     expect(new Set(rows.map((r) => r.source))).toEqual(new Set(['cerema']));
     expect(rows.every((r) => r.consumed_through_year === 2023 && Number(r.reference_2011_2020_m2) > 0)).toBe(true);
-    // The RNU commune (planning-documents.csv) never gets the guarantee; parents never do.
-    expect(rows.find((r) => r.code === '67187')!.guarantee_applied).toBe(false);
+    // Small communes with a PLU or a CC get the 1 ha guarantee; the RNU commune (planning-documents.csv) does not,
+    // although its allowance is under 1 ha; parents never do.
+    expect(rows.filter((r) => r.guarantee_applied === true).map((r) => r.code)).toEqual(['67094', '67310', '67311']);
+    expect(rows.find((r) => r.code === '67187')).toMatchObject({ guarantee_applied: false });
+    expect(Number(rows.find((r) => r.code === '67187')!.allowance_2021_2030_m2)).toBeLessThan(10_000);
     expect(rows.filter((r) => r.level !== 'commune').every((r) => r.guarantee_applied === false)).toBe(true);
     const html = readFileSync(path.join(out, 'portraits', 'commune-67462.html'), 'utf8');
     expect(html).toContain('Consommation annuelle d’ENAF et enveloppe 2021–2030');
