@@ -9,6 +9,7 @@ import { cleanOverlaps, type Commune } from '../fixtures/generator/communes.js';
 import { DIRTY_LAYER, FAULTY_ID } from '../fixtures/generator/dirty.js';
 import { geomArea } from '../fixtures/generator/geometry.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { readCeremaFile } from '../pipeline/cerema/index.js';
 
 const DEMO = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
 const DIRTY = path.join(PROJECT_ROOT, 'fixtures', 'dirty');
@@ -225,5 +226,24 @@ describe('committed fixtures', () => {
       const ds = open('truncated.fgb');
       ds.layers.get(0).features.map((f) => f.getGeometry());
     }).toThrow();
+  });
+});
+
+describe('trajectory fixtures', () => {
+  it('rebuilds the committed Cerema file and planning documents byte for byte, in a format the Cerema reader accepts', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ocs-zan-trajectory-'));
+    try {
+      const data = path.join(PROJECT_ROOT, 'fixtures', 'data');
+      const args = ['fixtures', 'trajectory', '--territories', `${path.join(data, 'demo.gpkg')}#communes`, '--out', dir, '--seed', '1', '--last', '2023'];
+      const { io, err } = capture();
+      expect(await runCli(args, io), err.join('')).toBe(0);
+      for (const name of ['obs_artif_conso_com_2009_2023.csv', 'planning-documents.csv']) {
+        expect(readFileSync(path.join(dir, name)).equals(readFileSync(path.join(data, name))), name).toBe(true);
+      }
+      const file = readCeremaFile(path.join(data, 'obs_artif_conso_com_2009_2023.csv'));
+      expect([file.communes.length, file.years, file.destinations.length, file.missingValues, file.destinationMismatches.count]).toEqual([12, [2009, 2023], 7, 0, 0]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
