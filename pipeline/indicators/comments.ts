@@ -202,7 +202,7 @@ export const INDICATOR_COMMENTS: TableComments = {
     columns: {
       ...PERIOD_COLUMNS,
       ocs_consumption_m2: 'ENAF consumption measured from OCS over the period (enaf_summary.consumption_m2)',
-      cerema_consumption_m2: 'Cerema consumption over the years from … to − 1 of each commune period, summed; NULL unless every commune has all those years in the file',
+      cerema_consumption_m2: 'Cerema consumption over the real years from_year … to_year − 1 of each commune period, summed; NULL unless every commune has all those years in the file',
       difference_m2: 'ocs_consumption_m2 − cerema_consumption_m2',
     },
   },

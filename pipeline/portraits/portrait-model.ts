@@ -318,7 +318,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
       'Par période entre millésimes successifs et sur toute la période ; valeurs annuelles rapportées au nombre d’années de chaque période.',
       ...flux
         .filter((r) => r.rule_mix === true)
-        .map((r) => `Attention, ${periodLabel(r)} : un millésime est classé par le champ « artif » de l’IGN (règles de seuils du décret) et l’autre par la matrice CS × US ; une partie du flux peut venir du changement de méthode.`),
+        .map((r) => `Attention, ${periodLabel(data, key, r)} : un millésime est classé par le champ « artif » de l’IGN (règles de seuils du décret) et l’autre par la matrice CS × US ; une partie du flux peut venir du changement de méthode.`),
     ],
     chart: flux.length
       ? groupedBars({
@@ -502,7 +502,7 @@ export function buildPortraitModel(data: PortraitDataset, ctx: ModelContext, t: 
               head: ['Période', 'OCS', 'Cerema', 'Écart OCS − Cerema'],
               rows: comparison.map((r) => {
                 const f = periodFilters(r);
-                return [periodLabel(r), fig('consumption_comparison', 'ocs_consumption_m2', r, f), fig('consumption_comparison', 'cerema_consumption_m2', r, f), fig('consumption_comparison', 'difference_m2', r, f)];
+                return [periodLabel(data, key, r), fig('consumption_comparison', 'ocs_consumption_m2', r, f), fig('consumption_comparison', 'cerema_consumption_m2', r, f), fig('consumption_comparison', 'difference_m2', r, f)];
               }),
             },
           ]
