@@ -150,7 +150,8 @@ describe('--ocsge', () => {
 
     const db = path.join(fromDeliveries, 'ocs.duckdb');
     const rules = await query(db, `SELECT p.commune_code[1:2] AS dep, c.artif_rule, count(*)::INTEGER AS n FROM piece_class c JOIN piece p USING (piece_id) GROUP BY ALL ORDER BY ALL`);
-    expect(rules.map((r) => `${String(r.dep)} ${String(r.artif_rule)}`)).toEqual(['57 matrix', '67 official']);
+    // 57 has OCCUPATION_SOL alone: the matrix decides, corrected by the décret's threshold rules (issue 9).
+    expect(rules.map((r) => `${String(r.dep)} ${String(r.artif_rule)}`)).toEqual(['57 matrix', '57 threshold', '67 official']);
 
     const checks = await query(db, `SELECT * FROM check_ign_difference WHERE level IN ('commune', 'departement') ORDER BY level, code, period, measure`);
     const gaps = checks.filter((r) => r.diff_m2 !== 0);

@@ -79,11 +79,12 @@ describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 w
   });
 
   it('takes the trajectory reference on the real years', async () => {
-    const rows = await query(db, `SELECT code, reference_period, reference_rate_m2_per_year, reference_2011_2020_m2, ceiling_2021_2031_m2 FROM trajectory WHERE level IN ('commune', 'region') ORDER BY level, code`);
-    expect(rows.map((r) => [r.code, r.reference_period, round(r.reference_rate_m2_per_year), round(r.reference_2011_2020_m2), round(r.ceiling_2021_2031_m2)])).toEqual([
-      ['10002', '2010→2019 = 2009→2019 (10)', 1_000, 10_000, 10_000],
-      ['67001', '2010→2019 = 2007→2018 (67)', 909.091, 9_090.909, 10_000],
-      ['44', '2010→2019 = 2007→2018 (67); 2010→2019 = 2009→2019 (10)', 1_909.091, 19_090.909, 20_000],
+    const rows = await query(db, `SELECT code, reference_basis, reference_2011_2020_m2, allowance_2021_2030_m2 FROM trajectory WHERE level IN ('commune', 'region') ORDER BY level, code`);
+    // 2009→2019 overlaps 2011–2020 by 8 of 10 years; 2007→2018 by 7 of 11 (4 outside, under half): both count.
+    expect(rows.map((r) => [r.code, r.reference_basis, round(r.reference_2011_2020_m2), round(r.allowance_2021_2030_m2)])).toEqual([
+      ['10002', 'OCS 2010→2019 = 2009→2019 (10) × 10 / period length (estimated)', 10_000, 5_000],
+      ['67001', 'OCS 2010→2019 = 2007→2018 (67) × 10 / period length (estimated)', 9_090.909, 4_545.455],
+      ['44', 'OCS 2010→2019 = 2007→2018 (67); OCS 2010→2019 = 2009→2019 (10) × 10 / period length (estimated)', 19_090.909, 9_545.455],
     ]);
   });
 
@@ -183,11 +184,11 @@ describe('--vintage-years with a per-commune CSV', async () => {
       ['departement', '67', '2019→2022', 3, 0, 0, -3_333.333, '2019→2022 = 2018→2021 (67); 2019→2022 (67)'],
       ['departement', '67', '2010→2022', 12, 10_000, 909.091, 909.091, '2010→2022 = 2008→2021 (67); 2010→2022 = 2011→2022 (67)'],
     ]);
-    const trajectory = await query(db, `SELECT code, reference_rate_m2_per_year, reference_2011_2020_m2 FROM trajectory WHERE level IN ('commune', 'departement') ORDER BY level, code`);
-    expect(trajectory.map((r) => [r.code, round(r.reference_rate_m2_per_year), round(r.reference_2011_2020_m2)])).toEqual([
-      ['67001', 1_000, 10_000],
-      ['67002', 1_250, 12_500],
-      ['67', 2_250, 22_500],
+    const trajectory = await query(db, `SELECT code, reference_2011_2020_m2 FROM trajectory WHERE level IN ('commune', 'departement') ORDER BY level, code`);
+    expect(trajectory.map((r) => [r.code, round(r.reference_2011_2020_m2)])).toEqual([
+      ['67001', 10_000],
+      ['67002', 12_500],
+      ['67', 22_500],
     ]);
     expect(await metadata(db, 'vintage_years')).toMatchObject({ table, version: null, scope: 'commune', rows: 6 });
   });
