@@ -131,7 +131,7 @@ describe('--vintage-years ocs-grand-est (config key vintage_years): Aube 10002 w
 
 describe('--vintage-years with a per-département CSV missing a year', async () => {
   const years = 'departement,vintage,year\n67,2010,2006\n67,2019,2019\n67,2022,2021\n10,2010,2009\n10,2019,2019\n';
-  const { dir, db, code, stdout, err } = await runOnSquares(['10002', '67001'], (d, { vintages }) => [...vintages, '--vintage-years', writeIn(d, 'years.csv', years), '--no-portraits']);
+  const { dir, out, db, code, err } = await runOnSquares(['10002', '67001'], (d, { vintages }) => [...vintages, '--vintage-years', writeIn(d, 'years.csv', years), '--no-portraits']);
   const table = path.join(dir, 'years.csv');
 
   it('runs', () => {
@@ -155,7 +155,9 @@ describe('--vintage-years with a per-département CSV missing a year', async () 
 
   it('counts the label used as a year in the summary and run_metadata', async () => {
     const line = 'vintage 2022: no year in the table for 1 commune of département 10 (10002); the label 2022 is used as its year';
-    expect(stdout()).toContain(`years      real years from ${table}; 1 label(s) used as years:\n  ${line}\n`);
+    // --quiet keeps the printed summary back; run-summary.json is the same summary, written with the outputs.
+    const summary = JSON.parse(readFileSync(path.join(out, 'run-summary.json'), 'utf8')) as { vintageYears: unknown };
+    expect(summary.vintageYears).toEqual({ table, fallbacks: [line] });
     expect(await metadata(db, 'vintage_years.fallbacks')).toEqual([line]);
     const rows = await query(db, `SELECT year, source FROM vintage_year WHERE commune_code = '10002' AND vintage = 2022`);
     expect(rows).toEqual([{ year: 2022, source: 'label' }]);
