@@ -7,6 +7,10 @@
  *
  * @example const sql = portraitTablesSql({ ranks: 3, periods: [[1, 2], [2, 3], [1, 3]] });
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { PROJECT_ROOT } from '../core/paths.js';
 import { DESTINATIONS } from '../core/types.js';
 import { sqlString } from '../core/sql.js';
 
@@ -60,6 +64,11 @@ COMMENT ON COLUMN portrait_parent.shared_communes IS 'Number of the territory''s
 `;
 }
 
+type SummaryColumn = { each_destination: true } | { name: string; column?: string; hectares?: boolean; sql?: string; comment: string };
+
+/** The fixed columns after the per-vintage and per-period ones: data, in portrait-columns.yml. */
+const SUMMARY_COLUMNS = parse(readFileSync(path.join(PROJECT_ROOT, 'pipeline', 'portraits', 'portrait-columns.yml'), 'utf8')) as SummaryColumn[];
+
 /** The wide portrait columns with their SQL expressions (over the CTEs below) and comments. */
 function portraitColumns(shape: PortraitShape): Array<ColumnDoc & { sql: string }> {
   const cols: Array<ColumnDoc & { sql: string }> = [
@@ -96,37 +105,16 @@ function portraitColumns(shape: PortraitShape): Array<ColumnDoc & { sql: string 
       { name: `net_share_${k}`, sql: `max(a.net_share_of_area) ${f}`, comment: `Net artificialisation as a share of the surface, ${label} (0..1)` },
     );
   }
-  cols.push(
-    { name: 'impermeabilisation_ha', sql: 'any_value(i.impermeabilisation_m2) / 1e4', comment: 'Sealing over the longest period (ha)' },
-    { name: 'desimpermeabilisation_ha', sql: 'any_value(i.desimpermeabilisation_m2) / 1e4', comment: 'Unsealing over the longest period (ha)' },
-    { name: 'impermeabilisation_net_ha', sql: 'any_value(i.net_m2) / 1e4', comment: 'Net sealing over the longest period (ha)' },
-    { name: 'enaf_from_vintage', sql: 'any_value(e.from_vintage)', comment: 'First vintage of the ENAF period (longest period)' },
-    { name: 'enaf_to_vintage', sql: 'any_value(e.to_vintage)', comment: 'Last vintage of the ENAF period' },
-    { name: 'enaf_consumption_ha', sql: 'any_value(e.consumption_m2) / 1e4', comment: 'ENAF consumption measured from OCS (not the official Cerema land-tax figure) over the ENAF period (ha)' },
-    { name: 'enaf_consumption_ha_per_year', sql: 'any_value(e.consumption_m2_per_year) / 1e4', comment: 'ENAF consumption per year (ha/yr)' },
-    { name: 'enaf_consumption_share', sql: 'any_value(e.consumption_share_of_area)', comment: 'ENAF consumption as a share of the surface (0..1)' },
-    { name: 'renaturation_ha', sql: 'any_value(e.renaturation_m2) / 1e4', comment: 'Urbanised → NAF over the ENAF period (ha)' },
-  );
-  for (const d of DESTINATIONS) {
-    cols.push({ name: `enaf_${d}_ha`, sql: `any_value(ed.${d}_m2) / 1e4`, comment: `ENAF consumption towards destination ${d} over the ENAF period (ha)` });
+  for (const column of SUMMARY_COLUMNS) {
+    if ('each_destination' in column) {
+      for (const d of DESTINATIONS) {
+        cols.push({ name: `enaf_${d}_ha`, sql: `any_value(ed.${d}_m2) / 1e4`, comment: `ENAF consumption towards destination ${d} over the ENAF period (ha)` });
+      }
+    } else {
+      const sql = column.sql ?? (column.hectares ? `any_value(${column.column}) / 1e4` : `any_value(${column.column})`);
+      cols.push({ name: column.name, sql, comment: column.comment });
+    }
   }
-  cols.push(
-    { name: 'trajectory_source', sql: 'any_value(tr.source)', comment: 'Source of the trajectory: cerema (land-tax files) or ocs (estimated from land use)' },
-    { name: 'reference_2011_2020_ha', sql: 'any_value(tr.reference_2011_2020_m2) / 1e4', comment: 'Consumption over the reference decade 2011–2020 (ha)' },
-    { name: 'reduction_target', sql: 'any_value(tr.reduction_target)', comment: 'Reduction target against the reference (0..1)' },
-    { name: 'allowance_2021_2030_ha', sql: 'any_value(tr.allowance_2021_2030_m2) / 1e4', comment: 'Allowed consumption 2021–2030 (ha): reference × (1 − target), garantie communale for eligible communes' },
-    { name: 'consumed_since_2021_ha', sql: 'any_value(tr.consumed_since_2021_m2) / 1e4', comment: 'Consumption since 1 Jan 2021 through consumed_through_year (ha)' },
-    { name: 'consumed_through_year', sql: 'any_value(tr.consumed_through_year)', comment: 'Last year counted in consumed_since_2021_ha' },
-    { name: 'remaining_ha', sql: 'any_value(tr.remaining_m2) / 1e4', comment: 'Allowance left (ha, negative when exceeded)' },
-    { name: 'trajectory_status', sql: 'any_value(tr.status)', comment: 'within_allowance, estimated_to_exceed, exceeded, no_consumption_data or not_computable' },
-    { name: 'net_ha_full', sql: 'any_value(ff.net_m2) / 1e4', comment: 'Net artificialisation over the longest period (ha)' },
-    { name: 'net_share_full', sql: 'any_value(ff.net_share_of_area)', comment: 'Net artificialisation over the longest period as a share of the surface (0..1)' },
-    {
-      name: 'net_share_per_year_full',
-      sql: 'any_value(ff.net_m2_per_year) / nullif(any_value(t.area_m2), 0)',
-      comment: 'Net artificialisation per year over the longest period (annualised per commune) as a share of the surface; ranks siblings, whose periods can differ in length',
-    },
-  );
   return cols;
 }
 
