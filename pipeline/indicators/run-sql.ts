@@ -14,8 +14,8 @@ import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments
  * `_vintage_year` (the real year behind each commune's vintage labels, written by real-years.ts) and the trajectory
  * inputs `_cerema_in`, `_targets_in`, `_planning_in` (pipeline/indicators/index.ts), and writes the indicator tables
  * of docs/OUTPUT_SCHEMA.md, their COMMENTs and the `v_*_ha` views. The files run in file-name order: 00–09 build
- * scratch tables (per-commune vintages, periods, changes, stock) and the input table consumption_cerema, 10–19 the tables, 20–29 the views, 99 drops the
- * scratch. Each file opens with a comment saying what it computes. The options reach the SQL as DuckDB variables
+ * scratch tables (per-commune vintages, periods, changes, stock) and the input table consumption_cerema, 10–29 the
+ * tables, 30–39 the views, 99 drops the scratch. Each file opens with a comment saying what it computes. The options reach the SQL as DuckDB variables
  * (`getvariable('reduction')`), so a file can be run by hand in the duckdb shell after the same `SET VARIABLE`s.
  *
  * Everything is computed per commune first (each commune with its own vintage years, which differ between

@@ -1,7 +1,7 @@
 /**
  * The two optional inputs of the trajectory, read and checked before any heavy work:
  * - `--targets CSV` (`level,code,reduction_target[,document]`): a territory's own reduction target, as a share
- *   (0.5447) or a percentage (54.47 %); territories without one inherit it (pipeline/indicators/sql/18_trajectory.sql);
+ *   (0.5447) or a percentage (54.47 %); territories without one inherit it (pipeline/indicators/sql/20_trajectory.sql);
  * - `--planning-documents CSV` (`commune_code,document`): which communes have a planning document opening the
  *   garantie communale (document types in nomenclature/zan-rules.yml; RNU is recognised and not eligible).
  *
