@@ -44,6 +44,26 @@ export function unionAll(polygons: gdal.Polygon[]): gdal.Geometry | null {
   return multiPolygon(polygons).unionCascaded();
 }
 
+/**
+ * GEOS overlay that survives robustness failures (TopologyException on nearly coincident edges), as
+ * overlapping polygons of one vintage produce: retried on made-valid operands, then with `b` grown by
+ * a micrometre so that the edges are noded apart (a few µm² of difference).
+ */
+function robustOverlay(a: gdal.Geometry, b: gdal.Geometry, operation: 'intersection' | 'difference'): gdal.Geometry {
+  try {
+    return a[operation](b);
+  } catch {
+    try {
+      return a.makeValid()[operation](b.makeValid());
+    } catch {
+      return a.makeValid()[operation](b.makeValid().buffer(1e-6, 2));
+    }
+  }
+}
+
+export const robustIntersection = (a: gdal.Geometry, b: gdal.Geometry): gdal.Geometry => robustOverlay(a, b, 'intersection');
+export const robustDifference = (a: gdal.Geometry, b: gdal.Geometry): gdal.Geometry => robustOverlay(a, b, 'difference');
+
 /** Area of any geometry, 0 for non-polygonal ones. */
 export function areaOf(geometry: gdal.Geometry | null): number {
   let total = 0;

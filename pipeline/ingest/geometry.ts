@@ -21,6 +21,10 @@ export interface Repairs {
   area_dropped_m2: number;
   duplicate_ids: number;
   unclassified_features: number;
+  /** Polygons that overlapped earlier ones of the vintage and lost the shared area (pipeline/ingest/overlaps.ts). */
+  overlaps_resolved: number;
+  /** Area those polygons lost: counted once, for the polygon first in staged order. */
+  overlap_area_m2: number;
 }
 
 export function newRepairs(): Repairs {
@@ -33,6 +37,8 @@ export function newRepairs(): Repairs {
     area_dropped_m2: 0,
     duplicate_ids: 0,
     unclassified_features: 0,
+    overlaps_resolved: 0,
+    overlap_area_m2: 0,
   };
 }
 

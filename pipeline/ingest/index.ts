@@ -25,9 +25,11 @@ import { nearestFolder } from '../core/output-checks.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/types.js';
 import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
-import { multiDateYears, openSource, parseArtif, type OpenedSource, type VintageSource } from './source.js';
+import { toLambert93 } from '../core/coordinates.js';
+import { featureLabel, multiDateYears, openSource, parseArtif, type OpenedSource, type VintageSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
 import { openDeliveries, type DeliveryScan } from './deliveries.js';
+import { resolveOverlaps } from './overlaps.js';
 
 export type { VintageSource } from './source.js';
 
@@ -241,6 +243,7 @@ interface Copied {
   repairs: Repairs;
   unknown: Map<string, UnknownCode>;
   firstDuplicate: string;
+  withoutPolygon: Map<string, number>;
 }
 
 /** The streaming loop: source feature → classes → clean polygons → staged features. */
@@ -257,6 +260,8 @@ function copyFeatures(
   const unknown = new Map<string, UnknownCode>();
   const seenIds = opened.idField ? new Set<string>() : null;
   let firstDuplicate = '';
+  /** Features that gave no polygon, by geometry type ('' for none): the reason when a whole vintage gives none. */
+  const withoutPolygon = new Map<string, number>();
   const byCategory = new Map<number, number>();
   let staged = 0;
   let areaM2 = 0;
@@ -275,7 +280,7 @@ function copyFeatures(
   for (let feature = next(true); feature; feature = next(false)) {
     // Ticks in batches: a clock read per feature costs more than the feature's attributes.
     if (++read % 256 === 0) progress.tick(256);
-    const id = opened.idField ? text(feature.fields.get(opened.idField)) : String(feature.fid);
+    const id = featureLabel(feature, opened.idField);
     if (seenIds) {
       if (!seenIds.has(id)) seenIds.add(id);
       else if (repairs.duplicate_ids++ === 0) firstDuplicate = id;
@@ -306,8 +311,16 @@ function copyFeatures(
     } catch (error) {
       throw unreadable(opened.file, error, opened.layerName);
     }
-    if (geometry && opened.transform && !geometry.isEmpty()) geometry.transform(opened.transform);
-    for (const polygon of polygonParts(geometry, repairs)) {
+    if (geometry) {
+      const fault = toLambert93(geometry, opened.transform);
+      if (fault) throw new UserError(fault, { ...where, feature: id, remedy: 'fix or remove this feature' });
+    }
+    const parts = polygonParts(geometry, repairs);
+    if (parts.length === 0) {
+      const kind = geometry && !geometry.isEmpty() ? gdal.Geometry.getName(geometry.wkbType) : '';
+      withoutPolygon.set(kind, (withoutPolygon.get(kind) ?? 0) + 1);
+    }
+    for (const polygon of parts) {
       const area = polygon.getArea();
       const out = new gdal.Feature(outLayer);
       out.fields.set({
@@ -336,7 +349,7 @@ function copyFeatures(
   if (opened.declaredFeatures >= 0 && read !== opened.declaredFeatures) {
     throw unreadable(opened.file, new Error(`read ${read} features, the header declares ${opened.declaredFeatures}`), opened.layerName);
   }
-  return { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate };
+  return { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate, withoutPolygon };
 }
 
 /** Reads, classifies, repairs and writes one vintage, feature by feature. */
@@ -362,7 +375,7 @@ async function stageVintage(
     // Closed even on failure, while the temporary directory still exists: GDAL writes the index on close.
     output.close();
   }
-  const { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate } = copied;
+  const { read, repairs, unknown, firstDuplicate, withoutPolygon } = copied;
   const timing = progress.done();
   if (unknown.size > 0 && !report) {
     throw new UserError(`${unknown.size} unknown or missing code${unknown.size > 1 ? 's' : ''}: ${describeUnknown(unknown)}`, {
@@ -370,6 +383,19 @@ async function stageVintage(
       layer: opened.layerName,
       remedy: 'map them in a profile (--profile) or pass --unknown-codes=report to stage them as unclassified',
     });
+  }
+  if (copied.staged === 0) {
+    const kinds = [...withoutPolygon].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([kind, n]) => (kind ? `${n} ${kind} feature${n > 1 ? 's' : ''}` : `${n} feature${n > 1 ? 's' : ''} without geometry`));
+    // A vintage without land would shift every period after it: refuse it rather than drop it.
+    throw new UserError(`vintage ${key}: no polygon, ${kinds.join(', ') || 'no feature'}`, {
+      file: opened.file,
+      layer: opened.layerName,
+      remedy: 'name the polygon layer of this vintage (PATH#layer) or leave the vintage out',
+    });
+  }
+  const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(tempDir, fileName), repairs)) ?? copied;
+  if (repairs.overlaps_resolved > 0) {
+    logger.warn(`ingest ${key}: ${repairs.overlaps_resolved} polygons overlap earlier ones of the vintage; the polygon first in staged order keeps the ${round(repairs.overlap_area_m2)} m² they share`);
   }
   for (const [label, entry] of unknown) {
     logger.warn(`ingest ${key}: unclassified code ${label}: ${entry.count} features (e.g. feature ${entry.example})`);

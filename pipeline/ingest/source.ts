@@ -12,6 +12,7 @@
 import gdal from 'gdal-async';
 import { LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
 import { UserError } from '../core/errors.js';
+import { faultyFeatures, isPlausibleLambert93 } from '../core/coordinates.js';
 
 export interface VintageSource {
   year: number;
@@ -19,7 +20,11 @@ export interface VintageSource {
   /** Dataset path; may end with `#layer` when `layer` is not given. */
   path: string;
   layer?: string;
-  /** Where the data came from when `path` is an extracted copy (`archive!member`): recorded instead of `path`. */
+  /**
+   * The path to record in the manifest and run_metadata instead of `path`: the delivery member when `path`
+   * is an extracted copy (`archive!member`), or the path as written in a config file (relative to it), so
+   * that outputs do not change when the inputs move.
+   */
   origin?: string;
 }
 
@@ -53,8 +58,6 @@ export interface OpenedSource {
   close(): void;
 }
 
-/** EPSG:2154 area of use (metropolitan France) widened by 500 km: anything outside is not Lambert-93 data. */
-const LAMBERT93_PLAUSIBLE = { minX: -860_000, maxX: 1_810_000, minY: 5_540_000, maxY: 7_730_000 };
 
 const flatType = (type: number): number => (type & 0x7fffffff) % 1000;
 const POLYGONAL_TYPES = new Set([3, 6, 10, 12, 15]); // Polygon, MultiPolygon, CurvePolygon, MultiSurface, PolyhedralSurface
@@ -140,8 +143,17 @@ function crsLabel(srs: gdal.SpatialReference): string {
   return srs.getAttrValue(srs.isProjected() ? 'PROJCS' : 'GEOGCS') ?? 'unnamed CRS';
 }
 
-/** Declared (or assumed) CRS, checked against the layer's coordinates, and the transform to EPSG:2154. */
-function resolveCrs(layer: gdal.Layer, file: string, assumeCrs: string | undefined): { crs: string; transform: gdal.CoordinateTransformation | null } {
+/**
+ * Declared (or assumed) CRS, checked against the layer's coordinates, and the transform to EPSG:2154
+ * (OCS and commune layers). When the extent fails the check, the features are read to tell a wrong CRS
+ * (every feature is off) from a few faulty features (the first is named). `label` names a feature.
+ */
+export function resolveCrs(
+  layer: gdal.Layer,
+  file: string,
+  assumeCrs: string | undefined,
+  label: (feature: gdal.Feature) => string = (feature) => String(feature.fid),
+): { crs: string; transform: gdal.CoordinateTransformation | null } {
   let srs = layer.srs;
   let crs: string;
   if (srs) {
@@ -153,12 +165,22 @@ function resolveCrs(layer: gdal.Layer, file: string, assumeCrs: string | undefin
     throw new UserError('the layer declares no CRS', { file, layer: layer.name, remedy: 'pass --assume-crs EPSG:2154 (or the right code) if you know it' });
   }
   const transform = srs.isSame(LAMBERT93) ? null : new gdal.CoordinateTransformation(srs, LAMBERT93);
-  const wrongCrs = (what: string): UserError =>
-    new UserError(`coordinates are not in the declared CRS ${crs}: ${what}`, {
+  const wrongCrs = (what: string): UserError => {
+    const culprit = faultyFeatures(layer, transform, label);
+    if (culprit && culprit.faulty < culprit.total) {
+      return new UserError(`${culprit.fault} (${culprit.faulty} of ${culprit.total} features)`, {
+        file,
+        layer: layer.name,
+        feature: culprit.first,
+        remedy: 'fix or remove the faulty features',
+      });
+    }
+    return new UserError(`coordinates are not in the declared CRS ${crs}: ${what}`, {
       file,
       layer: layer.name,
       remedy: 'assign the right CRS to the file (ogr2ogr -a_srs EPSG:XXXX) and ingest it again',
     });
+  };
   let extent: gdal.Envelope;
   try {
     extent = layer.getExtent();
@@ -182,8 +204,7 @@ function resolveCrs(layer: gdal.Layer, file: string, assumeCrs: string | undefin
     } catch {
       throw wrongCrs(`(${fmt(x)}, ${fmt(y)}) cannot be projected to EPSG:2154`);
     }
-    const p = LAMBERT93_PLAUSIBLE;
-    if (!(point.x >= p.minX && point.x <= p.maxX && point.y >= p.minY && point.y <= p.maxY)) {
+    if (!isPlausibleLambert93(point.x, point.y)) {
       throw wrongCrs(`(${fmt(x)}, ${fmt(y)}) falls outside metropolitan France once in EPSG:2154`);
     }
   }
@@ -208,7 +229,8 @@ export function openSource(source: VintageSource, plan: FieldPlan): OpenedSource
     const fields = resolveFields(layer, file, plan);
     const index = fieldIndex(layer);
     const artifName = plan.multiDateYear === null ? 'artif' : `artif_${plan.multiDateYear}`;
-    const { crs, transform } = resolveCrs(layer, file, plan.assumeCrs);
+    const idField = index.get('id') ?? null;
+    const { crs, transform } = resolveCrs(layer, file, plan.assumeCrs, (feature) => featureLabel(feature, idField));
     return {
       file,
       dataset,
@@ -216,7 +238,7 @@ export function openSource(source: VintageSource, plan: FieldPlan): OpenedSource
       layerName: layer.name,
       fields,
       artifField: index.get(artifName) ?? null,
-      idField: index.get('id') ?? null,
+      idField,
       crs,
       transform,
       declaredFeatures: layer.features.count(),
@@ -226,6 +248,13 @@ export function openSource(source: VintageSource, plan: FieldPlan): OpenedSource
     dataset.close();
     throw error;
   }
+}
+
+/** How a feature is named in messages: its `ID` field, else its OGR FID. */
+export function featureLabel(feature: gdal.Feature, idField: string | null): string {
+  if (idField === null) return String(feature.fid);
+  const value = feature.fields.get(idField);
+  return value === null || value === undefined ? '' : String(value).trim();
 }
 
 /**

@@ -15,7 +15,7 @@ import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
-import { polygonHash, polygonalParts, unionAll } from '../core/polygons.js';
+import { polygonHash, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
 import { loadNomenclature } from '../../nomenclature/loader.js';
@@ -276,11 +276,11 @@ function overlayOverlapping(piece: Piece, staged: StagedSet, hits: number[], out
   for (const i of hits) {
     if (rest.isEmpty()) break;
     counters.intersections++;
-    const taken = polygonalParts(rest.intersection(staged.geoms[i]!));
+    const taken = polygonalParts(robustIntersection(rest, staged.geoms[i]!));
     if (taken.length === 0) continue;
     for (const part of taken) keepPiece(out, part, [...piece.classes, staged.classes[i]!], counters);
     counters.differences++;
-    rest = rest.difference(staged.geoms[i]!);
+    rest = robustDifference(rest, staged.geoms[i]!);
   }
   for (const part of polygonalParts(rest)) keepPiece(out, part, [...piece.classes, null], counters);
 }

@@ -18,6 +18,8 @@ import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
 import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
 import { splitLayer } from '../core/datasets.js';
+import { toLambert93 } from '../core/coordinates.js';
+import { resolveCrs } from '../ingest/source.js';
 import type { TerritoryLevel } from '../core/territory-levels.js';
 
 
@@ -143,8 +145,8 @@ function readCommunes(options: ReadTerritoriesInput, report: TerritoriesReport):
       }
     }
     if (!layer.srs) throw new UserError('commune layer has no CRS', { file, layer: layer.name, remedy: 'assign one with ogr2ogr -a_srs' });
-    const lambert = gdal.SpatialReference.fromEPSG(2154);
-    const transform = layer.srs.isSame(lambert) ? null : new gdal.CoordinateTransformation(layer.srs, lambert);
+    // Checked as OCS layers are: degrees declared as Lambert-93 would give communes of 0 m².
+    const { transform } = resolveCrs(layer, file, undefined, (feature) => String(feature.fields.get(codeField) ?? feature.fid));
     const out: RawCommune[] = [];
     const seen = new Set<string>();
     for (const feature of layer.features) {
@@ -157,7 +159,8 @@ function readCommunes(options: ReadTerritoriesInput, report: TerritoriesReport):
       seen.add(code);
       let geom = feature.getGeometry();
       if (!geom || geom.isEmpty()) continue;
-      if (transform) geom.transform(transform);
+      const fault = toLambert93(geom, transform);
+      if (fault) throw new UserError(fault, { file, layer: layer.name, feature: code, remedy: 'fix or remove this commune' });
       if (!geom.isValid()) {
         geom = geom.makeValid();
         report.repaired++;
