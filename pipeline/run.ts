@@ -41,6 +41,8 @@ export interface RunInput {
   deliveries?: { scan: DeliveryScan; cacheDir?: string };
   ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
   territories: ReadTerritoriesInput;
+  /** The commune path to record in run_metadata (as written in a config file), when not `territories.path`. */
+  territoriesRecordedPath?: string;
   out: string;
   jobs: number;
   force?: boolean;
@@ -86,6 +88,8 @@ export interface RunSummary {
   cerema: CeremaReport | null;
   stages: StageTiming[];
   seconds: number;
+  /** Coverage warnings (vintages covering part of the communes, communes without data), also in run_metadata. */
+  warnings: string[];
 }
 
 export interface IgnGap {
@@ -139,6 +143,8 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       const workDir = path.join(dir, '.work');
       const thresholds = input.thresholds === false ? null : loadZanRules().thresholds;
       const overlaid = await overlayVintages({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, thresholds, logger });
+      const warnings = coverageWarnings(overlaid.stats);
+      for (const line of warnings) logger.warn(line);
 
       meter.start('indicators');
       const ceremaRows = cerema ? ceremaForTerritories(cerema, territories.communes.map((c) => c.code)) : null;
@@ -153,7 +159,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
         nomenclature,
         ...(vintageYears ? { vintageYears } : {}),
         runMetadata: {
-          ...runMetadata(input, manifest, nomenclature.version, overlaid.stats, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
+          ...runMetadata(input, manifest, nomenclature.version, overlaid.stats, warnings, await filesSha256(datasetFiles(splitLayer(input.territories.path).path))),
           ...(await trajectoryMetadata(input, ceremaRows?.report ?? null)),
         },
         ignDifferences,
@@ -192,7 +198,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       const summary: RunSummary = {
         out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps,
         ...(vintageYears ? { vintageYears: { table: vintageYears.name, fallbacks: db.vintageYearFallbacks.map(fallbackLine) } } : {}),
-        cerema: ceremaRows?.report ?? null, stages, seconds,
+        cerema: ceremaRows?.report ?? null, stages, seconds, warnings,
       };
       await writeFile(path.join(dir, 'run-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       return summary;
@@ -233,17 +239,45 @@ function territoriesReportLines(report: TerritoriesReport): string[] {
   return lines;
 }
 
+/** Share of its communes' area a vintage may leave uncovered before the run warns (the `partial` coverage status threshold). */
+const PARTIAL_COVERAGE = 0.005;
+
+/** Vintages covering only part of their communes, and communes that no vintage covers at all. */
+function coverageWarnings(stats: OverlayStats): string[] {
+  const lines: string[] = [];
+  for (const v of stats.vintages) {
+    const total = v.covered_m2 + v.uncovered_m2;
+    if (total > 0 && v.uncovered_m2 > PARTIAL_COVERAGE * total) {
+      lines.push(
+        `vintage ${v.key} covers only ${((100 * v.covered_m2) / total).toFixed(1)} % of its communes' area (${(v.uncovered_m2 / 1e4).toFixed(2)} ha without data): its indicators are partial`,
+      );
+    }
+  }
+  const none = stats.communesWithoutData;
+  if (none.length > 0) {
+    lines.push(`${none.length} communes have no OCS data at any vintage: ${none.slice(0, 10).join(', ')}${none.length > 10 ? '…' : ''} (check that the vintages cover them)`);
+  }
+  return lines;
+}
+
 /** Options that cannot change any result: left out of the exported metadata so that exports compare byte for byte. */
 const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'verbose', 'config', 'cache', 'dryRun']);
 
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
-function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersion: string, stats: OverlayStats, territoriesSha256: string): Record<string, string> {
+function runMetadata(
+  input: RunInput,
+  manifest: StageManifest,
+  nomenclatureVersion: string,
+  stats: OverlayStats,
+  warnings: string[],
+  territoriesSha256: string,
+): Record<string, string> {
   const metadata: Record<string, string> = {
     tool_version: TOOL_VERSION,
     nomenclature_version: nomenclatureVersion,
     profile: manifest.profile,
     crs: 'EPSG:2154',
-    territories: JSON.stringify({ path: input.territories.path, sha256: territoriesSha256 }),
+    territories: JSON.stringify({ path: input.territoriesRecordedPath ?? input.territories.path, sha256: territoriesSha256 }),
     enaf_measure: 'ENAF consumption measured from land use (OCS): regional practice, not the official Cerema land-tax figure',
   };
   for (const vintage of manifest.vintages) {
@@ -255,6 +289,7 @@ function runMetadata(input: RunInput, manifest: StageManifest, nomenclatureVersi
   metadata['options'] = JSON.stringify(options, Object.keys(options).sort());
   metadata['overlay.pieces'] = String(stats.pieces);
   metadata['overlay.slivers'] = JSON.stringify(stats.slivers);
+  metadata['warnings'] = JSON.stringify(warnings);
   metadata['thresholds'] = JSON.stringify({ applied: stats.thresholds.applied, classes: stats.thresholds.classes, area_m2: Math.round(stats.thresholds.area_m2 * 1e3) / 1e3 });
   return metadata;
 }

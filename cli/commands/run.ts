@@ -5,6 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { isVintageYearsPath } from '../../nomenclature/vintage-years.js';
 import { UserError } from '../../pipeline/core/errors.js';
 import { createLogger } from '../../pipeline/core/log.js';
+import { splitLayer } from '../../pipeline/core/datasets.js';
+import type { VintageSource } from '../../pipeline/ingest/source.js';
 import { runPipeline, type RunSummary } from '../../pipeline/run.js';
 import { addIngestOptions, deliveriesFrom, formatTable, ingestOptionsFrom, ingestSummary, sourcesFrom, type IngestFlags } from '../ingest-options.js';
 import { options } from '../options.js';
@@ -33,6 +35,12 @@ interface RunFlags extends IngestFlags {
 
 /** Options whose values are paths: in a config file they are relative to the file. */
 const PATH_OPTIONS = new Set(['multiDate', 'territories', 'scot', 'out', 'ocsge', 'cache', 'cerema', 'targets', 'planningDocuments']);
+
+/**
+ * Path options as written in the config file (relative to it), by option name. The run opens the
+ * resolved paths but records these, so that outputs do not change when the inputs move with the file.
+ */
+const writtenInConfig = new WeakMap<Command, Record<string, unknown>>();
 
 /** `ocs-zan run`: ingest → territories → overlay → indicators → portraits → exports → tiles in one command. */
 export function register(program: Command): void {
@@ -83,13 +91,15 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
       if (!flags.out) throw new UserError('no output directory given', { remedy: 'pass --out DIR or set out: in --config' });
       if (flags.minzoom > flags.maxzoom) throw new UserError(`--minzoom ${flags.minzoom} is above --maxzoom ${flags.maxzoom}`);
       const logger = createLogger({ quiet: flags.quiet });
-      const resolved = resolvedOptions(self);
+      const written = writtenInConfig.get(self) ?? {};
+      const resolved = { ...resolvedOptions(self), ...written };
       if (flags.verbose) logger.info(`options: ${JSON.stringify(resolved)}`);
       const summary = await runPipeline({
-        sources: sourcesFrom(flags),
+        sources: recordWrittenPaths(sourcesFrom(flags), written, flags.multiDate !== undefined),
         ...(deliveries ? { deliveries: { scan: deliveries, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) } } : {}),
         ingest: ingestOptionsFrom(flags),
         territories: { path: flags.territories, codeField: flags.codeField, nameField: flags.nameField, ...(flags.scot ? { scotCsv: flags.scot } : {}) },
+        ...(typeof written['territories'] === 'string' ? { territoriesRecordedPath: splitLayer(written['territories']).path } : {}),
         out: flags.out,
         jobs: flags.jobs,
         force: flags.force,
@@ -121,6 +131,8 @@ function applyConfigFile(command: Command): void {
   }
   if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UserError('expected a map of option names to values', { file });
   const base = path.dirname(path.resolve(file));
+  const written: Record<string, unknown> = {};
+  writtenInConfig.set(command, written);
   for (const [given, raw] of Object.entries(config as Record<string, unknown>)) {
     // YAML keys may spell the dashes of option names as underscores: vintage_years.
     const key = given.replace(/_/g, '-');
@@ -131,11 +143,14 @@ function applyConfigFile(command: Command): void {
     const name = option.attributeName();
     if (command.getOptionValueSource(name) === 'cli') continue;
     let value: unknown;
-    if (name === 'vintage') value = (Array.isArray(raw) ? raw : [raw]).map((spec) => resolveVintagePath(String(spec), base));
-    else if (name === 'field') value = (Array.isArray(raw) ? raw : [raw]).map(String);
-    else if (PATH_OPTIONS.has(name)) value = path.resolve(base, String(raw));
-    else if (name === 'vintageYears' && isVintageYearsPath(String(raw))) value = path.resolve(base, String(raw));
-    else if (option.parseArg && typeof raw !== 'boolean') value = parseConfigValue(option, key, String(raw), file);
+    if (name === 'vintage') {
+      written[name] = (Array.isArray(raw) ? raw : [raw]).map(String);
+      value = (written[name] as string[]).map((spec) => resolveVintagePath(spec, base));
+    } else if (name === 'field') value = (Array.isArray(raw) ? raw : [raw]).map(String);
+    else if (PATH_OPTIONS.has(name) || (name === 'vintageYears' && isVintageYearsPath(String(raw)))) {
+      written[name] = String(raw);
+      value = path.resolve(base, String(raw));
+    } else if (option.parseArg && typeof raw !== 'boolean') value = parseConfigValue(option, key, String(raw), file);
     else value = raw;
     command.setOptionValueWithSource(name, value, 'config');
   }
@@ -151,7 +166,22 @@ function parseConfigValue(option: Option, key: string, raw: string, file: string
   }
 }
 
-/** `YEAR=PATH[#layer]` with PATH made relative to the config file's folder. */
+/**
+ * Each source with the dataset path written in the config file, when its vintages or multi-date layer
+ * came from there (the `#layer` suffix is left out, as in the resolved source).
+ */
+function recordWrittenPaths(sources: VintageSource[], written: Record<string, unknown>, multiDateGiven: boolean): VintageSource[] {
+  const specs = multiDateGiven ? undefined : (written['vintage'] as string[] | undefined);
+  const multiDate = written['multiDate'] as string | undefined;
+  return sources.map((source, i) => {
+    const spec = multiDate ?? (specs ? specs[i]!.slice(specs[i]!.indexOf('=') + 1) : undefined);
+    if (spec === undefined) return source;
+    const layer = source.layer ?? splitLayer(source.path).layer;
+    return { ...source, origin: layer !== undefined && spec.endsWith(`#${layer}`) ? spec.slice(0, -layer.length - 1) : spec };
+  });
+}
+
+/** `YEAR=PATH[#layer]` with PATH resolved against the config file's folder. */
 function resolveVintagePath(spec: string, base: string): string {
   const match = /^([^=]+=)(.+)$/.exec(spec);
   return match ? `${match[1]}${path.resolve(base, match[2]!)}` : spec;
@@ -187,6 +217,7 @@ function runReport(summary: RunSummary): string {
       summary.stages.map((s) => [s.name, s.seconds.toFixed(1), String(Math.round(s.peakRssBytes / 2 ** 20))]),
     ),
     `total ${summary.seconds.toFixed(1)} s`,
+    ...summary.warnings.map((line) => `warning: ${line}`),
     '',
     `database   ${path.join(summary.out, 'ocs.duckdb')} (${Object.keys(summary.tables).length} tables)`,
     `parquet    ${path.join(summary.out, 'parquet')}/`,

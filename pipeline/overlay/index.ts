@@ -70,6 +70,8 @@ export interface OverlayStats {
   /** Threshold rules: applied or not, and the piece classes (piece × vintage) they moved, with their area. */
   thresholds: { applied: boolean; classes: number; area_m2: number };
   vintages: VintageStats[];
+  /** Communes that no vintage covers anywhere (code order). */
+  communesWithoutData: string[];
   /** Per commune and vintage, the commune area a vintage applying to it leaves unclassified (> 0 only). */
   uncovered: Array<{ commune_code: string; vintage: string; area_m2: number }>;
   seconds: number;
@@ -236,6 +238,7 @@ export async function overlayVintages(input: OverlayInput): Promise<OverlayOutpu
   await rm(partDir, { recursive: true, force: true });
 
   const areas = results.flatMap((r) => r.communeVintages).sort(byCode);
+  const withData = new Set(areas.filter((a) => a.covered_m2 > 0).map((a) => a.commune_code));
   const vintageStats: VintageStats[] = vintages.map((v) => {
     const staged = manifest.vintages.find((m) => m.key === v.key)!;
     let covered = 0;
@@ -269,6 +272,10 @@ export async function overlayVintages(input: OverlayInput): Promise<OverlayOutpu
     vintageOverlaps: sum((r) => r.vintageOverlaps),
     thresholds: { applied: thresholds !== null, classes: sum((r) => r.thresholdClasses), area_m2: sum((r) => r.thresholdM2) },
     vintages: vintageStats,
+    communesWithoutData: input.territories.communes
+      .map((c) => c.code)
+      .filter((code) => !withData.has(code))
+      .sort(),
     uncovered: areas.filter((a) => a.uncovered_m2 > 0).map((a) => ({ commune_code: a.commune_code, vintage: a.key, area_m2: a.uncovered_m2 })),
     seconds,
     workerCpuSeconds: sum((r) => r.cpuSeconds),
