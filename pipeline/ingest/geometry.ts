@@ -8,6 +8,7 @@
  *   const parts = polygonParts(feature.getGeometry(), repairs); // gdal.Polygon[], maybe empty
  */
 import gdal from 'gdal-async';
+import { UserError } from '../core/errors.js';
 
 /** Counters recorded in the manifest's `repairs`, in this order. */
 export interface Repairs {
@@ -21,6 +22,8 @@ export interface Repairs {
   area_dropped_m2: number;
   duplicate_ids: number;
   unclassified_features: number;
+  /** Features with a ring whose last vertex was not its first (closed before anything else). */
+  rings_closed: number;
   /** Polygons that overlapped earlier ones of the vintage and lost the shared area (pipeline/ingest/overlaps.ts). */
   overlaps_resolved: number;
   /** Area those polygons lost: counted once, for the polygon first in staged order. */
@@ -37,6 +40,7 @@ export function newRepairs(): Repairs {
     area_dropped_m2: 0,
     duplicate_ids: 0,
     unclassified_features: 0,
+    rings_closed: 0,
     overlaps_resolved: 0,
     overlap_area_m2: 0,
   };
@@ -69,7 +73,8 @@ function collectPolygons(geometry: gdal.Geometry, out: gdal.Polygon[], repairs: 
 
 /**
  * The single polygons to stage for one source geometry (already in EPSG:2154), with repairs counted.
- * A null or empty geometry gives no polygon.
+ * A null or empty geometry gives no polygon; one that GEOS cannot repair is a UserError (the caller
+ * names the feature).
  */
 export function polygonParts(geometry: gdal.Geometry | null, repairs: Repairs): gdal.Polygon[] {
   if (!geometry || geometry.isEmpty()) {
@@ -77,12 +82,21 @@ export function polygonParts(geometry: gdal.Geometry | null, repairs: Repairs): 
     return [];
   }
   if (geometry.wkbType !== flatType(geometry.wkbType)) geometry.flattenTo2D(); // Z/M: staged polygons are 2D
+  // A damaged file can leave a ring unclosed, which GEOS refuses outright: closing it (a vertex more) is a repair.
+  const size = geometry.wkbSize;
+  geometry.closeRings();
+  if (geometry.wkbSize !== size) repairs.rings_closed++;
   let clean = geometry;
-  if (!geometry.isValid()) {
-    const before = areaOf(geometry);
-    clean = geometry.makeValid();
-    repairs.invalid_repaired++;
-    repairs.invalid_repair_area_change_m2 += Math.abs(areaOf(clean) - before);
+  try {
+    if (!geometry.isValid()) {
+      const before = areaOf(geometry);
+      clean = geometry.makeValid();
+      repairs.invalid_repaired++;
+      repairs.invalid_repair_area_change_m2 += Math.abs(areaOf(clean) - before);
+    }
+  } catch (error) {
+    // GEOS rejects some shapes before repairing them (a ring of fewer than 4 points…): the feature is unusable as it is.
+    throw new UserError(`a geometry that cannot be repaired: ${error instanceof Error ? error.message : String(error)}`, { remedy: 'fix or remove this feature' });
   }
   const parts: gdal.Polygon[] = [];
   collectPolygons(clean, parts, repairs);

@@ -315,7 +315,13 @@ function copyFeatures(
       const fault = toLambert93(geometry, opened.transform);
       if (fault) throw new UserError(fault, { ...where, feature: id, remedy: 'fix or remove this feature' });
     }
-    const parts = polygonParts(geometry, repairs);
+    let parts: gdal.Polygon[];
+    try {
+      parts = polygonParts(geometry, repairs);
+    } catch (error) {
+      if (error instanceof UserError) throw new UserError(error.message, { ...where, feature: id, remedy: error.context.remedy });
+      throw error;
+    }
     if (parts.length === 0) {
       const kind = geometry && !geometry.isEmpty() ? gdal.Geometry.getName(geometry.wkbType) : '';
       withoutPolygon.set(kind, (withoutPolygon.get(kind) ?? 0) + 1);
@@ -395,7 +401,8 @@ async function stageVintage(
   }
   const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(tempDir, fileName), repairs)) ?? copied;
   if (repairs.overlaps_resolved > 0) {
-    logger.warn(`ingest ${key}: ${repairs.overlaps_resolved} polygons overlap earlier ones of the vintage; the polygon first in staged order keeps the ${round(repairs.overlap_area_m2)} m² they share`);
+    const n = repairs.overlaps_resolved;
+    logger.warn(`ingest ${key}: ${n} polygon${n > 1 ? 's overlap' : ' overlaps'} earlier ones of the vintage; the polygon first in staged order keeps the ${round(repairs.overlap_area_m2)} m² shared`);
   }
   for (const [label, entry] of unknown) {
     logger.warn(`ingest ${key}: unclassified code ${label}: ${entry.count} features (e.g. feature ${entry.example})`);

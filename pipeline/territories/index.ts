@@ -161,9 +161,15 @@ function readCommunes(options: ReadTerritoriesInput, report: TerritoriesReport):
       if (!geom || geom.isEmpty()) continue;
       const fault = toLambert93(geom, transform);
       if (fault) throw new UserError(fault, { file, layer: layer.name, feature: code, remedy: 'fix or remove this commune' });
-      if (!geom.isValid()) {
-        geom = geom.makeValid();
-        report.repaired++;
+      geom.closeRings();
+      try {
+        if (!geom.isValid()) {
+          geom = geom.makeValid();
+          report.repaired++;
+        }
+      } catch (error) {
+        // GEOS rejects some shapes before repairing them (a ring of fewer than 4 points…).
+        throw new UserError(`a geometry that cannot be repaired: ${(error as Error).message}`, { file, layer: layer.name, feature: code, remedy: 'fix or remove this commune' });
       }
       const parts = polygonalParts(geom);
       if (parts.length === 0) continue;
