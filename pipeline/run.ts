@@ -255,7 +255,7 @@ function coverageWarnings(stats: OverlayStats): string[] {
   }
   const none = stats.communesWithoutData;
   if (none.length > 0) {
-    lines.push(`${none.length} communes have no OCS data at any vintage: ${none.slice(0, 10).join(', ')}${none.length > 10 ? '…' : ''} (check that the vintages cover them)`);
+    lines.push(`${none.length} ${none.length > 1 ? 'communes have' : 'commune has'} no OCS data at any vintage: ${none.slice(0, 10).join(', ')}${none.length > 10 ? '…' : ''} (check that the vintages cover them)`);
   }
   return lines;
 }

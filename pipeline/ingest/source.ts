@@ -168,7 +168,7 @@ export function resolveCrs(
   const wrongCrs = (what: string): UserError => {
     const culprit = faultyFeatures(layer, transform, label);
     if (culprit && culprit.faulty < culprit.total) {
-      return new UserError(`${culprit.fault} (${culprit.faulty} of ${culprit.total} features)`, {
+      return new UserError(`${culprit.fault}; ${culprit.faulty} of ${culprit.total} features are faulty`, {
         file,
         layer: layer.name,
         feature: culprit.first,
