@@ -306,6 +306,11 @@ describe('ingest dirty fixtures (fixtures/dirty, one fault each)', () => {
     ['missing-code.gpkg', /missing-code\.gpkg, layer occupation_sol: .*<missing> \(1 feature, e\.g\. feature OCSGE0000000003\).*--unknown-codes=report/],
     ['unknown-code.gpkg', /unknown-code\.gpkg, layer occupation_sol: .*CS9\.9 × \S+ \(1 feature, e\.g\. feature OCSGE0000000003\) \(map them in a profile/],
     ['truncated.fgb', /truncated\.fgb: cannot read the dataset: Failed to read header \(the file looks truncated or corrupt/],
+    ['nan-coordinate.gpkg', /nan-coordinate\.gpkg, layer occupation_sol, feature OCSGE0000000003: a NaN or infinite coordinate/],
+    ['infinite-coordinate.gpkg', /infinite-coordinate\.gpkg, layer occupation_sol, feature OCSGE0000000003: a NaN or infinite coordinate/],
+    ['huge-coordinate.gpkg', /huge-coordinate\.gpkg, layer occupation_sol, feature OCSGE0000000003: coordinates x 1030100…1\.000e\+300, .*outside metropolitan France.*1 of 6 features/],
+    ['points.gpkg', /points\.gpkg, layer occupation_sol: vintage 2019: no polygon, 6 Point features \(name the polygon layer/],
+    ['null-geometries.gpkg', /null-geometries\.gpkg, layer occupation_sol: vintage 2019: no polygon, 6 features without geometry/],
   ];
   for (const [name, pattern] of errors) {
     it(`${name}: one-line user error, no output`, async () => {
@@ -316,6 +321,10 @@ describe('ingest dirty fixtures (fixtures/dirty, one fault each)', () => {
     ['invalid-ring.gpkg', { invalid_repaired: 1, multipart_exploded: 1 }, 7],
     ['empty-geometry.gpkg', { empty_dropped: 1 }, 5],
     ['duplicate-ids.gpkg', { duplicate_ids: 1 }, 6],
+    // Feature 3 twice: the copy loses its whole 50 m × 40 m; feature 3 widened 20 m over feature 2: 20 m × 40 m.
+    ['duplicate-feature.gpkg', { duplicate_ids: 1, overlaps_resolved: 1, overlap_area_m2: 2000 }, 6],
+    ['overlap.gpkg', { overlaps_resolved: 1, overlap_area_m2: 800 }, 6],
+    ['unclosed-ring.gpkg', { rings_closed: 1 }, 6],
   ];
   for (const [name, repairs, features] of repaired) {
     it(`${name}: repaired and counted`, async () => {
@@ -324,6 +333,8 @@ describe('ingest dirty fixtures (fixtures/dirty, one fault each)', () => {
       const vintage = readManifest(stage).vintages[0]!;
       expect(vintage.repairs).toMatchObject(repairs);
       expect(vintage.features).toBe(features);
+      // Overlaps are never double-counted: the staged vintage is the six parcels of 50 m × 40 m.
+      if (repairs['overlaps_resolved']) expect(vintage.areaM2).toBeCloseTo(12_000, 6);
     });
   }
   it('stages missing and unknown codes as unclassified with --unknown-codes=report', async () => {
