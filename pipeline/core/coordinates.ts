@@ -1,13 +1,16 @@
 /**
- * Coordinate sanity shared by the readers of OCS vintages and communes: GEOS and the piece keys of the
- * overlay fail (or silently give NaN areas) on NaN, infinite or absurdly large coordinates, so every
- * source feature is checked before any geometry operation, and again once in EPSG:2154.
+ * Coordinate sanity shared by the readers of OCS vintages and communes: a layer's declared CRS is checked
+ * against its extent (`resolveCrs`), and as GEOS and the piece keys of the overlay fail (or silently give
+ * NaN areas) on NaN, infinite or absurdly large coordinates, every source feature is checked before any
+ * geometry operation, and again once in EPSG:2154.
  *
  * @example
  *   const fault = nonFiniteCoordinate(geometry) ?? (transform(geometry), outsideLambert93(geometry));
  *   if (fault) throw new UserError(`${fault}`, { file, layer, feature });
  */
 import gdal from 'gdal-async';
+import { LAMBERT93 } from './datasets.js';
+import { UserError } from './errors.js';
 
 /** EPSG:2154 area of use (metropolitan France) widened by 500 km: anything outside is not Lambert-93 data. */
 export const LAMBERT93_PLAUSIBLE = { minX: -860_000, maxX: 1_810_000, minY: 5_540_000, maxY: 7_730_000 };
@@ -81,3 +84,92 @@ export function faultyFeatures(
   }
   return first ? { ...first, faulty, total } : null;
 }
+
+/** A spatial reference that reads coordinates as x=easting/longitude, y=northing/latitude. */
+function traditionalSrs(input: string): gdal.SpatialReference {
+  const previous = gdal.config.get('OSR_DEFAULT_AXIS_MAPPING_STRATEGY');
+  gdal.config.set('OSR_DEFAULT_AXIS_MAPPING_STRATEGY', 'TRADITIONAL_GIS_ORDER');
+  try {
+    return gdal.SpatialReference.fromUserInput(input);
+  } catch (error) {
+    throw new UserError(`unknown CRS ${input}: ${error instanceof Error ? error.message : String(error)}`, { remedy: 'use --assume-crs EPSG:XXXX' });
+  } finally {
+    gdal.config.set('OSR_DEFAULT_AXIS_MAPPING_STRATEGY', previous);
+  }
+}
+
+function crsLabel(srs: gdal.SpatialReference): string {
+  const authority = srs.getAuthorityName(null);
+  const code = srs.getAuthorityCode(null);
+  if (authority && code) return `${authority}:${code}`;
+  return srs.getAttrValue(srs.isProjected() ? 'PROJCS' : 'GEOGCS') ?? 'unnamed CRS';
+}
+
+/**
+ * Declared (or assumed) CRS, checked against the layer's coordinates, and the transform to EPSG:2154
+ * (OCS and commune layers). When the extent fails the check, the features are read to tell a wrong CRS
+ * (every feature is off) from a few faulty features (the first is named). `label` names a feature.
+ */
+export function resolveCrs(
+  layer: gdal.Layer,
+  file: string,
+  assumeCrs: string | undefined,
+  label: (feature: gdal.Feature) => string = (feature) => String(feature.fid),
+): { crs: string; transform: gdal.CoordinateTransformation | null } {
+  let srs = layer.srs;
+  let crs: string;
+  if (srs) {
+    crs = crsLabel(srs);
+  } else if (assumeCrs) {
+    srs = traditionalSrs(assumeCrs);
+    crs = `${crsLabel(srs)} (assumed)`;
+  } else {
+    throw new UserError('the layer declares no CRS', { file, layer: layer.name, remedy: 'pass --assume-crs EPSG:2154 (or the right code) if you know it' });
+  }
+  const transform = srs.isSame(LAMBERT93) ? null : new gdal.CoordinateTransformation(srs, LAMBERT93);
+  const wrongCrs = (what: string): UserError => {
+    const culprit = faultyFeatures(layer, transform, label);
+    if (culprit && culprit.faulty < culprit.total) {
+      return new UserError(`${culprit.fault}; ${culprit.faulty} of ${culprit.total} features are faulty`, {
+        file,
+        layer: layer.name,
+        feature: culprit.first,
+        remedy: 'fix or remove the faulty features',
+      });
+    }
+    return new UserError(`coordinates are not in the declared CRS ${crs}: ${what}`, {
+      file,
+      layer: layer.name,
+      remedy: 'assign the right CRS to the file (ogr2ogr -a_srs EPSG:XXXX) and ingest it again',
+    });
+  };
+  let extent: gdal.Envelope;
+  try {
+    extent = layer.getExtent();
+  } catch {
+    // No geometry at all (empty layer or only null geometries): nothing to check; reading reports real faults.
+    return { crs, transform };
+  }
+  if (srs.isGeographic() && (Math.max(Math.abs(extent.minX), Math.abs(extent.maxX)) > 180 || Math.max(Math.abs(extent.minY), Math.abs(extent.maxY)) > 90)) {
+    throw wrongCrs(`x ${fmt(extent.minX)}…${fmt(extent.maxX)}, y ${fmt(extent.minY)}…${fmt(extent.maxY)} are not degrees`);
+  }
+  const corners: Array<[number, number]> = [
+    [extent.minX, extent.minY],
+    [extent.minX, extent.maxY],
+    [extent.maxX, extent.minY],
+    [extent.maxX, extent.maxY],
+  ];
+  for (const [x, y] of corners) {
+    let point = { x, y };
+    try {
+      if (transform) point = transform.transformPoint(x, y);
+    } catch {
+      throw wrongCrs(`(${fmt(x)}, ${fmt(y)}) cannot be projected to EPSG:2154`);
+    }
+    if (!isPlausibleLambert93(point.x, point.y)) {
+      throw wrongCrs(`(${fmt(x)}, ${fmt(y)}) falls outside metropolitan France once in EPSG:2154`);
+    }
+  }
+  return { crs, transform };
+}
+

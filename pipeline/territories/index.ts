@@ -18,8 +18,7 @@ import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
 import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
 import { splitLayer } from '../core/datasets.js';
-import { toLambert93 } from '../core/coordinates.js';
-import { resolveCrs } from '../ingest/source.js';
+import { resolveCrs, toLambert93 } from '../core/coordinates.js';
 import type { TerritoryLevel } from '../core/territory-levels.js';
 
 
