@@ -60,29 +60,31 @@ export function toLambert93(geometry: gdal.Geometry, transform: gdal.CoordinateT
   return nonFiniteCoordinate(geometry) ?? outsideLambert93(geometry);
 }
 
+/** Features with geometry read, all faulty, before a layer is judged to be in a wrong CRS rather than to hold a few faulty features. */
+const WRONG_CRS_AFTER = 1000;
+
 /**
- * The first feature (in layer order) whose coordinates are faulty, with how many are: tells one bad
- * feature (name it) from a wrong CRS (all of them). Reads the whole layer: only called once a layer
- * has failed its extent check.
+ * The first feature (in layer order) whose coordinates are faulty, when the layer also holds sound
+ * ones: one bad feature to name rather than a wrong CRS. Null when every feature read is faulty (all of
+ * them, or the first WRONG_CRS_AFTER). Only called once a layer has failed its extent check.
  */
-export function faultyFeatures(
+export function faultyFeature(
   layer: gdal.Layer,
   transform: gdal.CoordinateTransformation | null,
   label: (feature: gdal.Feature) => string,
-): { first: string; fault: string; faulty: number; total: number } | null {
-  let first: { first: string; fault: string } | null = null;
-  let faulty = 0;
-  let total = 0;
-  for (let feature = layer.features.first(); feature; feature = layer.features.next()) {
+): { feature: string; fault: string } | null {
+  let first: { feature: string; fault: string } | null = null;
+  let sound = false;
+  let read = 0;
+  for (let feature = layer.features.first(); feature && (first === null || !sound); feature = layer.features.next()) {
     const geometry = feature.getGeometry();
     if (!geometry || geometry.isEmpty()) continue;
-    total++;
     const fault = toLambert93(geometry.clone(), transform);
-    if (fault === null) continue;
-    faulty++;
-    first ??= { first: label(feature), fault };
+    if (fault === null) sound = true;
+    else first ??= { feature: label(feature), fault };
+    if (!sound && ++read >= WRONG_CRS_AFTER) return null;
   }
-  return first ? { ...first, faulty, total } : null;
+  return sound ? first : null;
 }
 
 /** A spatial reference that reads coordinates as x=easting/longitude, y=northing/latitude. */
@@ -128,15 +130,8 @@ export function resolveCrs(
   }
   const transform = srs.isSame(LAMBERT93) ? null : new gdal.CoordinateTransformation(srs, LAMBERT93);
   const wrongCrs = (what: string): UserError => {
-    const culprit = faultyFeatures(layer, transform, label);
-    if (culprit && culprit.faulty < culprit.total) {
-      return new UserError(`${culprit.fault}; ${culprit.faulty} of ${culprit.total} features are faulty`, {
-        file,
-        layer: layer.name,
-        feature: culprit.first,
-        remedy: 'fix or remove the faulty features',
-      });
-    }
+    const culprit = faultyFeature(layer, transform, label);
+    if (culprit) return new UserError(culprit.fault, { file, layer: layer.name, feature: culprit.feature, remedy: 'fix or remove this feature' });
     return new UserError(`coordinates are not in the declared CRS ${crs}: ${what}`, {
       file,
       layer: layer.name,
