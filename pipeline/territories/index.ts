@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
-import { areaOf, lengthOf, multiPolygon, polygonalParts, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
+import { areaOf, lengthOf, multiPolygon, polygonalParts, robustDifference, robustIntersection, unionAll, unionMembers, type MemberUnion } from '../core/polygons.js';
 import { splitLayer } from '../core/datasets.js';
 import { resolveCrs, toLambert93 } from '../core/coordinates.js';
 import type { TerritoryLevel } from '../core/territory-levels.js';
@@ -202,11 +202,11 @@ function removeOverlaps(communes: RawCommune[], report: TerritoriesReport): void
       .sort((a, b) => a - b);
     if (lower.length === 0) return;
     const taken = unionAll(lower.flatMap((j) => polygonalParts(communes[j]!.geom)));
-    const overlap = taken ? areaOf(commune.geom.intersection(taken)) : 0;
+    const overlap = taken ? areaOf(robustIntersection(commune.geom, taken)) : 0;
     if (overlap <= 0) return;
     report.overlaps++;
     report.overlaps_m2 += overlap;
-    const rest = polygonalParts(commune.geom.difference(taken!));
+    const rest = polygonalParts(robustDifference(commune.geom, taken!));
     commune.geom = rest.length === 1 ? rest[0]! : multiPolygon(rest);
   });
 }
