@@ -18,9 +18,9 @@ const dirty = (name: string): string => path.join(DIRTY, name);
 const dir = tempDir('ocs-zan-run-faults-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(args: string[], options: { quiet?: boolean } = {}): Promise<{ code: number; out: string; err: string }> {
   const c = capture();
-  const code = await runCli(['run', '--no-tiles', '--no-portraits', '--quiet', '--jobs', '1', ...args], c.io);
+  const code = await runCli(['run', '--no-tiles', '--no-portraits', ...(options.quiet === false ? [] : ['--quiet']), '--jobs', '1', ...args], c.io);
   return { code, out: c.out(), err: c.err() };
 }
 
@@ -92,7 +92,7 @@ describe('vintages and communes that cannot be used', () => {
 
   it('warns about partial coverage and communes without data, in the summary and run_metadata', async () => {
     const out = path.join(dir, 'beyond');
-    const result = await run(['--vintage', `2019=${dirty('overlap.gpkg')}`, '--territories', dirty('communes-beyond-ocs.gpkg'), '--out', out]);
+    const result = await run(['--vintage', `2019=${dirty('overlap.gpkg')}`, '--territories', dirty('communes-beyond-ocs.gpkg'), '--out', out], { quiet: false });
     expect(result.code).toBe(0);
     const expected = [
       "vintage 2019 covers only 25.0 % of its communes' area (3.60 ha without data): its indicators are partial",
