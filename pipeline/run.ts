@@ -41,8 +41,12 @@ export interface RunInput {
   deliveries?: { scan: DeliveryScan; cacheDir?: string };
   ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
   territories: ReadTerritoriesInput;
-  /** The commune path to record in run_metadata (as written in a config file), when not `territories.path`. */
-  territoriesRecordedPath?: string;
+  /**
+   * Paths as written in a config file (relative to it), by option name (`territories`, `targets`,
+   * `planningDocuments`): recorded in run_metadata instead of the resolved ones, so that outputs do not
+   * change when the inputs move with the file.
+   */
+  writtenPaths?: Record<string, string>;
   out: string;
   jobs: number;
   force?: boolean;
@@ -277,7 +281,7 @@ function runMetadata(
     nomenclature_version: nomenclatureVersion,
     profile: manifest.profile,
     crs: 'EPSG:2154',
-    territories: JSON.stringify({ path: input.territoriesRecordedPath ?? input.territories.path, sha256: territoriesSha256 }),
+    territories: JSON.stringify({ path: input.writtenPaths?.['territories'] ?? input.territories.path, sha256: territoriesSha256 }),
     enaf_measure: 'ENAF consumption measured from land use (OCS): regional practice, not the official Cerema land-tax figure',
   };
   for (const vintage of manifest.vintages) {
@@ -298,8 +302,8 @@ function runMetadata(
 async function trajectoryMetadata(input: RunInput, cerema: CeremaReport | null): Promise<Record<string, string>> {
   const metadata: Record<string, string> = { zan_rules_version: loadZanRules().version };
   if (input.cerema && cerema) metadata['cerema'] = JSON.stringify({ ...cerema, sha256: await filesSha256([input.cerema]) });
-  for (const [key, file] of [['targets', input.targets], ['planning_documents', input.planningDocuments]] as const) {
-    if (file) metadata[key] = JSON.stringify({ path: file, sha256: await filesSha256([file]) });
+  for (const [key, option, file] of [['targets', 'targets', input.targets], ['planning_documents', 'planningDocuments', input.planningDocuments]] as const) {
+    if (file) metadata[key] = JSON.stringify({ path: input.writtenPaths?.[option] ?? file, sha256: await filesSha256([file]) });
   }
   return metadata;
 }

@@ -123,7 +123,7 @@ describe('provenance', () => {
     ]);
     const meta = await metadata(outputs[0]!);
     expect(JSON.parse(meta['input.2019']!)).toMatchObject({ path: 'data/overlap.gpkg', layer: 'occupation_sol' });
-    expect(JSON.parse(meta['territories']!)).toMatchObject({ path: 'data/communes.gpkg' });
+    expect(JSON.parse(meta['territories']!)).toMatchObject({ path: 'data/communes.gpkg#communes' });
     expect(JSON.parse(meta['options']!)).toMatchObject({ territories: 'data/communes.gpkg#communes', vintage: ['2019=data/overlap.gpkg', '2022=data/duplicate-feature.gpkg#occupation_sol'] });
     const parquet = (out: string): Buffer => readFileSync(path.join(out, 'parquet', 'run_metadata.parquet'));
     expect(parquet(outputs[1]!).equals(parquet(outputs[0]!))).toBe(true);

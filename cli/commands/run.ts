@@ -99,7 +99,7 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
         ...(deliveries ? { deliveries: { scan: deliveries, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) } } : {}),
         ingest: ingestOptionsFrom(flags),
         territories: { path: flags.territories, codeField: flags.codeField, nameField: flags.nameField, ...(flags.scot ? { scotCsv: flags.scot } : {}) },
-        ...(typeof written['territories'] === 'string' ? { territoriesRecordedPath: splitLayer(written['territories']).path } : {}),
+        writtenPaths: Object.fromEntries(Object.entries(written).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),
         out: flags.out,
         jobs: flags.jobs,
         force: flags.force,
