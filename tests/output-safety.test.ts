@@ -21,7 +21,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const DIRTY_FILES = ['duplicate-ids.gpkg', 'empty-geometry.gpkg', 'invalid-ring.gpkg', 'missing-code.gpkg', 'no-crs.dbf', 'no-crs.shp', 'no-crs.shx', 'truncated.fgb', 'unknown-code.gpkg', 'wrong-crs.geojson'];
+const DIRTY_FILES = [
+  'communes-beyond-ocs.gpkg', 'communes-degrees.gpkg', 'communes-nan-coordinate.gpkg', 'communes.gpkg', 'duplicate-feature.gpkg', 'duplicate-ids.gpkg', 'empty-geometry.gpkg', 'huge-coordinate.gpkg', 'infinite-coordinate.gpkg', 'invalid-ring.gpkg', 'missing-code.gpkg', 'nan-coordinate.gpkg', 'no-crs.dbf', 'no-crs.shp', 'no-crs.shx', 'null-geometries.gpkg', 'overlap.gpkg', 'points.gpkg', 'truncated.fgb', 'unclosed-ring.gpkg', 'unknown-code.gpkg', 'wrong-crs.geojson',
+];
 
 /** Runs the CLI in this process; returns the exit code and stderr's lines. */
 async function cli(args: string[]): Promise<{ code: number; lines: string[] }> {
