@@ -301,7 +301,9 @@ function runMetadata(
 /** The trajectory inputs with their checksums, and the Cerema coverage report. */
 async function trajectoryMetadata(input: RunInput, cerema: CeremaReport | null): Promise<Record<string, string>> {
   const metadata: Record<string, string> = { zan_rules_version: loadZanRules().version };
-  if (input.cerema && cerema) metadata['cerema'] = JSON.stringify({ ...cerema, sha256: await filesSha256([input.cerema]) });
+  if (input.cerema && cerema) {
+    metadata['cerema'] = JSON.stringify({ ...cerema, file: input.writtenPaths?.['cerema'] ?? cerema.file, sha256: await filesSha256([input.cerema]) });
+  }
   for (const [key, option, file] of [['targets', 'targets', input.targets], ['planning_documents', 'planningDocuments', input.planningDocuments]] as const) {
     if (file) metadata[key] = JSON.stringify({ path: input.writtenPaths?.[option] ?? file, sha256: await filesSha256([file]) });
   }

@@ -113,6 +113,8 @@ describe('make demo output', () => {
     const metadata = await rowsOf(`SELECT key, value FROM run_metadata WHERE key IN ('cerema', 'planning_documents', 'thresholds') ORDER BY key`);
     expect(metadata.map((r) => r.key)).toEqual(['cerema', 'planning_documents', 'thresholds']);
     expect(JSON.parse(String(metadata[2]!.value)).applied).toBe(true);
+    // Provenance: the Cerema file as written in fixtures/demo.yml, so that the metadata does not depend on the checkout path.
+    expect(JSON.parse(String(metadata[0]!.value)).file).toBe('data/obs_artif_conso_com_2009_2023.csv');
   });
 
   describe('tiles', () => {
