@@ -4,7 +4,7 @@ SHELL := /bin/bash
 DEMO_OUT ?= out/demo
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: help setup system-deps sevenzip browser build demo test bench clean
+.PHONY: help setup system-deps sevenzip browser redis build demo test bench clean
 
 help:
 	@echo "make demo   set up, build and run the full pipeline on the bundled fixture"
@@ -34,6 +34,10 @@ node_modules/.installed: package-lock.json package.json | system-deps
 	$(GDAL_ASYNC_BUILD) npm ci --no-audit --no-fund
 	@touch $@
 
+# Debian's redis-server for the queue tests (each test starts its own on a free loopback port), only when missing.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -q && $(APT_INSTALL) redis-server; }
+
 setup: system-deps sevenzip node_modules/.installed
 
 build: setup
@@ -43,7 +47,7 @@ demo: build
 	node dist/cli/bin.js run --config fixtures/demo.yml --out $(DEMO_OUT) --force
 	@echo "open $(DEMO_OUT)/portraits/index.html, or the map: node dist/cli/bin.js serve $(DEMO_OUT)"
 
-test: build browser
+test: build browser redis
 	npm run --silent typecheck
 	npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest.json
 	@node -e "const r = require('./.cache/vitest.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped')"

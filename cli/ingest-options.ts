@@ -35,7 +35,7 @@ export function addIngestOptions(command: Command): Command {
         'folder of IGN OCS GE deliveries as downloaded (7z archives or extracted folders, any nesting, any number of départements); département, millésime and product come from their names',
       ).conflicts('multiDate'),
     )
-    .addOption(new Option('--cache <dir>', "extract --ocsge archives into this folder, once per archive (keyed by its sha256), instead of the run's temporary folder"))
+    .addOption(new Option('--cache <dir>', "extract --ocsge archives into this folder, once per archive (keyed by its sha256), instead of the run's temporary folder; run also keeps its shards in DIR/shards/ and reuses those whose inputs did not change"))
     .addOption(new Option('--dry-run', 'with --ocsge: list what was found, what will be used and what is ignored and why, then stop').default(false))
     .addOption(new Option('--profile <name|file>', "source nomenclature profile: 'ocsge', 'example-regional' or a YAML file").default('ocsge'))
     .addOption(new Option('--cs-field <name>', 'field holding the couverture code (default: the profile candidates, case-insensitive)'))

@@ -14,6 +14,7 @@ export const options = {
     new Option('-j, --jobs <n>', 'parallel workers (results are identical whatever the number)')
       .argParser(positiveInteger)
       .default(2),
+  queue: (description: string) => new Option('--queue <url>', `redis://HOST:PORT[/DB]: ${description}`),
   db: () => new Option('--db <file>', 'DuckDB file written by `ocs-zan run`').makeOptionMandatory(),
   vintage: () =>
     new Option(

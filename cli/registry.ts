@@ -4,6 +4,7 @@ import { TOOL_VERSION } from '../pipeline/core/version.js';
 // One line per command module; each exports `register(program)`.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./commands/run.js'),
+  () => import('./commands/worker.js'),
   () => import('./commands/ingest.js'),
   () => import('./commands/tiles.js'),
   () => import('./commands/portraits.js'),

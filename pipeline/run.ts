@@ -3,9 +3,9 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadNomenclature } from '../nomenclature/loader.js';
 import { loadVintageYears } from '../nomenclature/vintage-years.js';
-import { inStage } from './core/errors.js';
+import { inStage, UserError } from './core/errors.js';
 import { exportTables } from './exports/index.js';
-import { ingestVintages, type IngestOptions, type VintageSource } from './ingest/index.js';
+import type { VintageSource } from './ingest/index.js';
 import { datasetFiles, filesSha256, splitLayer } from './core/datasets.js';
 import { openDeliveries, type DeliveryEntry, type DeliveryScan } from './ingest/deliveries.js';
 import { silentLogger, type Logger } from './core/log.js';
@@ -16,7 +16,9 @@ import { ceremaForTerritories, ceremaReportLines, readCeremaFile, type CeremaFil
 import { loadZanRules } from '../nomenclature/zan-rules.js';
 import { AtomicOutput } from './core/atomic-output.js';
 import { markOutputFolder } from './core/output-checks.js';
-import { overlayVintages, type OverlayStats } from './overlay/index.js';
+import type { OverlayStats } from './overlay/index.js';
+import { buildShards, type ShardIngestOptions } from './shards/index.js';
+import { checkRedis } from './queue/index.js';
 import { buildPortraits } from './portraits/index.js';
 import { PhaseMeter } from './core/resources.js';
 import { readTerritories, territoryGeometries, type ReadTerritoriesInput, type TerritoriesReport } from './territories/index.js';
@@ -25,8 +27,9 @@ import type { IgnDifferenceSource, StageManifest } from './core/types.js';
 import { TOOL_VERSION } from './core/version.js';
 
 /**
- * The whole pipeline in one call: ingest → territories → overlay → indicators → portraits → exports → tiles,
- * built in a temporary directory renamed to `out` only when every stage succeeded.
+ * The whole pipeline in one call: territories → shards (ingest + overlay per département, reused from the
+ * shard cache when their inputs did not change) → indicators → portraits → exports → tiles, built in a
+ * temporary directory renamed to `out` only when every stage succeeded.
  *
  * @example
  * await runPipeline({
@@ -38,8 +41,12 @@ import { TOOL_VERSION } from './core/version.js';
 export interface RunInput {
   sources: VintageSource[];
   /** IGN OCS GE deliveries (`--ocsge`): their vintages join `sources`, their difference layers feed check_ign_difference. */
-  deliveries?: { scan: DeliveryScan; cacheDir?: string };
-  ingest: Omit<IngestOptions, 'stageDir' | 'force' | 'logger' | 'jobs' | 'quiet'>;
+  deliveries?: { scan: DeliveryScan };
+  ingest: ShardIngestOptions;
+  /** `--cache`: extracted archives at its top (keyed by their sha256), shards in `shards/` (keyed by their content hash). Without it, both live in the output's temporary folder. */
+  cacheDir?: string;
+  /** `redis://HOST:PORT[/DB]`: shards missing from the cache are computed by `ocs-zan worker` processes (needs cacheDir). */
+  queue?: string;
   territories: ReadTerritoriesInput;
   /**
    * Paths as written in a config file (relative to it), by option name (`territories`, `targets`,
@@ -81,6 +88,7 @@ export interface RunSummary {
   manifest: StageManifest;
   communes: number;
   overlay: OverlayStats;
+  shards: { total: number; reused: number; computed: number };
   tables: Record<string, number>;
   tiles: { path: string; tiles: number; bytes: number } | null;
   portraits: { index: string; portraits: number } | null;
@@ -108,13 +116,17 @@ export interface IgnGap {
 /** Gaps of check_ign_difference shown in the run summary, largest first. */
 const IGN_GAPS_SHOWN = 5;
 
-const STAGES = ['ingest', 'territories', 'overlay', 'indicators', 'portraits', 'exports', 'tiles'] as const;
+const STAGES = ['territories', 'shards (ingest + overlay per département)', 'indicators', 'portraits', 'exports', 'tiles'] as const;
 
 export async function runPipeline(input: RunInput): Promise<RunSummary> {
   const logger = input.logger ?? silentLogger;
   const started = performance.now();
   const skipped = new Set<string>([...(input.tiles === false ? ['tiles'] : []), ...(input.portraits === false ? ['portraits'] : [])]);
   logger.info(`ocs-zan ${TOOL_VERSION}: running ${STAGES.filter((s) => !skipped.has(s)).join(' → ')} into ${path.resolve(input.out)}`);
+  if (input.queue !== undefined) {
+    if (input.cacheDir === undefined) throw new UserError('--queue needs --cache DIR', { remedy: 'a folder every worker sees at the same path (NFS or identical mounts) to hold the shards' });
+    await checkRedis(input.queue);
+  }
   // A wrong year table stops the run before any heavy work.
   const vintageYears = input.vintageYears === undefined ? undefined : loadVintageYears(input.vintageYears);
   const meter = new PhaseMeter();
@@ -124,29 +136,36 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
     const targets: TargetRow[] = input.targets ? readTargets(input.targets) : [];
     const planningDocuments: PlanningDocumentRow[] | null = input.planningDocuments ? readPlanningDocuments(input.planningDocuments, loadZanRules()) : null;
     return await AtomicOutput.write(input.out, { force: input.force, directory: true, inputs: runInputs(input) }, async (dir) => {
-      meter.start('ingest');
-      // Archives are extracted into the output's temporary folder (or the cache), removed once the indicators are built.
-      const deliveryDir = path.join(dir, '.ocsge');
-      let sources = input.sources;
-      let ignDifferences: IgnDifferenceSource[] = [];
-      if (input.deliveries) {
-        const { scan, cacheDir } = input.deliveries;
-        const opened = await inStage('ingest', 'ocsge', () => openDeliveries(scan, { workDir: deliveryDir, ...(cacheDir !== undefined ? { cacheDir } : {}) }));
-        logger.info(`ingest: --ocsge ${opened.sources.length} vintages, ${opened.checks.length} IGN difference layers; ${opened.extracted} archives extracted, ${opened.cached} found in the cache`);
-        sources = [...sources, ...opened.sources];
-        ignDifferences = opened.checks;
-      }
-      const manifest = await ingestVintages(sources, { ...input.ingest, stageDir: path.join(dir, 'staging'), force: true, jobs: input.jobs, quiet: input.quiet, logger });
-
       meter.start('territories');
       const territories = await inStage('territories', undefined, () => readTerritories(input.territories));
       logger.info(`territories: ${territories.communes.length} communes`);
       for (const line of territoriesReportLines(territories.report)) logger.warn(line);
 
-      meter.start('overlay');
+      meter.start('shards');
+      // Archives are extracted into the output's temporary folder (or the cache), removed once the indicators are built.
+      const deliveryDir = path.join(dir, '.ocsge');
+      let sources = input.sources;
+      let ignDifferences: IgnDifferenceSource[] = [];
+      if (input.deliveries) {
+        const opened = await inStage('ingest', 'ocsge', () => openDeliveries(input.deliveries!.scan, { workDir: deliveryDir, ...(input.cacheDir !== undefined ? { cacheDir: input.cacheDir } : {}) }));
+        logger.info(`ingest: --ocsge ${opened.sources.length} vintages, ${opened.checks.length} IGN difference layers; ${opened.extracted} archives extracted, ${opened.cached} found in the cache`);
+        sources = [...sources, ...opened.sources];
+        ignDifferences = opened.checks;
+      }
       const workDir = path.join(dir, '.work');
-      const thresholds = input.thresholds === false ? null : loadZanRules().thresholds;
-      const overlaid = await overlayVintages({ stageDir: path.join(dir, 'staging'), territories, jobs: input.jobs, workDir, thresholds, logger });
+      const overlaid = await buildShards({
+        sources,
+        ingest: input.ingest,
+        territories,
+        thresholds: input.thresholds === false ? null : loadZanRules().thresholds,
+        cacheDir: input.cacheDir !== undefined ? path.join(input.cacheDir, 'shards') : path.join(workDir, 'shards'),
+        workDir,
+        jobs: input.jobs,
+        quiet: input.quiet,
+        ...(input.queue !== undefined ? { queue: input.queue } : {}),
+        logger,
+      });
+      const manifest = overlaid.manifest;
       const warnings = coverageWarnings(overlaid.stats);
       for (const line of warnings) logger.warn(line);
 
@@ -200,7 +219,7 @@ export async function runPipeline(input: RunInput): Promise<RunSummary> {
       // Timings and --jobs vary from run to run: they go into the database only, after the exports, which stay byte-identical.
       await recordTimings(dbPath, stages, seconds, input.jobs);
       const summary: RunSummary = {
-        out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, tables: db.rows, tiles, portraits, ignGaps,
+        out: input.out, manifest, communes: territories.communes.length, overlay: overlaid.stats, shards: overlaid.shards, tables: db.rows, tiles, portraits, ignGaps,
         ...(vintageYears ? { vintageYears: { table: vintageYears.name, fallbacks: db.vintageYearFallbacks.map(fallbackLine) } } : {}),
         cerema: ceremaRows?.report ?? null, stages, seconds, warnings,
       };
@@ -265,7 +284,7 @@ function coverageWarnings(stats: OverlayStats): string[] {
 }
 
 /** Options that cannot change any result: left out of the exported metadata so that exports compare byte for byte. */
-const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'verbose', 'config', 'cache', 'dryRun']);
+const OPTIONS_WITHOUT_EFFECT = new Set(['jobs', 'out', 'force', 'quiet', 'verbose', 'config', 'cache', 'queue', 'dryRun']);
 
 /** Deterministic metadata: inputs with checksums, options, versions. Timings are added by recordTimings. */
 function runMetadata(

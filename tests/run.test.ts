@@ -88,7 +88,7 @@ describe('ocs-zan run on hand-built squares', async () => {
   it('records inputs with checksums, versions and timings', async () => {
     const rows = await query(db, `SELECT key, value FROM run_metadata ORDER BY key`);
     const keys = rows.map((r) => String(r.key));
-    expect(keys).toEqual(expect.arrayContaining(['tool_version', 'nomenclature_version', 'input.2010', 'options', 'timing.overlay', 'timing.total_seconds']));
+    expect(keys).toEqual(expect.arrayContaining(['tool_version', 'nomenclature_version', 'input.2010', 'options', 'timing.shards', 'timing.total_seconds']));
     expect(JSON.parse(String(rows.find((r) => r.key === 'input.2019')!.value)).sha256).toMatch(/^[0-9a-f]{64}$/);
     // The 1 ha buildings are above every threshold: the rules ran and moved nothing.
     expect(JSON.parse(String(rows.find((r) => r.key === 'thresholds')!.value))).toEqual({ applied: true, classes: 0, area_m2: 0 });

@@ -31,6 +31,7 @@ interface RunFlags extends IngestFlags {
   targets?: string;
   planningDocuments?: string;
   config?: string;
+  queue?: string;
 }
 
 /** Options whose values are paths: in a config file they are relative to the file. */
@@ -64,6 +65,7 @@ export function register(program: Command): void {
     .addOption(new Option('--planning-documents <csv>', 'commune_code,document (PLU, PLUi, CC, …; RNU is not eligible): communes whose document opens the 1 ha garantie communale'))
     .addOption(new Option('-o, --out <dir>', 'output directory (written atomically)'))
     .addOption(options.jobs())
+    .addOption(options.queue('compute the shards (ingest + overlay per département) on `ocs-zan worker` processes through this Redis; needs --cache on a folder every worker sees'))
     .addOption(new Option('--no-tiles', 'skip the vector tiles'))
     .addOption(options.minzoom())
     .addOption(options.maxzoom())
@@ -80,6 +82,7 @@ Example:
     --territories communes.geojson --out OUT
   ocs-zan run --ocsge downloads/ --territories communes.geojson --out OUT   # IGN OCS GE archives as downloaded
   ocs-zan run --multi-date grand-est.gpkg#ocs --vintage-years ocs-grand-est --territories communes.geojson --out OUT
+  ocs-zan run --config run.yml --cache /nfs/ocs-zan --queue redis://10.0.0.5:6379 --out OUT   # shards computed by ocs-zan worker processes
 
 Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input, flag, code or CRS).`,
     )
@@ -96,7 +99,9 @@ Exit codes: 0 success; 1 internal error (stack printed); 2 user error (bad input
       if (flags.verbose) logger.info(`options: ${JSON.stringify(resolved)}`);
       const summary = await runPipeline({
         sources: recordWrittenPaths(sourcesFrom(flags), written, flags.multiDate !== undefined),
-        ...(deliveries ? { deliveries: { scan: deliveries, ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}) } } : {}),
+        ...(deliveries ? { deliveries: { scan: deliveries } } : {}),
+        ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}),
+        ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
         ingest: ingestOptionsFrom(flags),
         territories: { path: flags.territories, codeField: flags.codeField, nameField: flags.nameField, ...(flags.scot ? { scotCsv: flags.scot } : {}) },
         writtenPaths: Object.fromEntries(Object.entries(written).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),

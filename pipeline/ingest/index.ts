@@ -100,7 +100,8 @@ export function multiDateSources(spec: string, options: { profile?: string; fiel
   }
 }
 
-const stagingKey = (source: VintageSource): string => (source.departement ? `${source.departement}-${source.year}` : String(source.year));
+/** `2019`, or `67-2019` for a vintage of one département: the key of a staged vintage. */
+export const stagingKey = (source: VintageSource): string => (source.departement ? `${source.departement}-${source.year}` : String(source.year));
 
 interface Plan {
   source: VintageSource;

@@ -18,16 +18,19 @@ import { inStage, StageError, UserError } from '../core/errors.js';
 import { mortonKey } from '../core/polygons.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
-import type { Territories } from '../territories/index.js';
+import type { Commune } from '../territories/index.js';
 import type { StageManifest } from '../core/types.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './worker.js';
 import type { ThresholdRules } from './thresholds.js';
 import { sqlList, sqlString } from '../core/sql.js';
 
+/** What the overlay needs of a commune (a shard's communes travel without their names). */
+export type OverlayCommune = Pick<Commune, 'code' | 'departement' | 'geomWkb' | 'area_m2'>;
+
 export interface OverlayInput {
   stageDir: string;
-  territories: Territories;
+  territories: { communes: OverlayCommune[] };
   jobs: number;
   /** Receives `piece.parquet`, `piece_class.parquet` (and temporary parts). */
   workDir: string;
@@ -95,7 +98,6 @@ function readManifest(stageDir: string): StageManifest {
   if (!existsSync(file)) throw new UserError('stage manifest not found', { file, remedy: 'run the ingest stage first' });
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as StageManifest;
   if (manifest.crs !== 'EPSG:2154') throw new UserError(`staged CRS is ${manifest.crs}, expected EPSG:2154`, { file });
-  if (manifest.vintages.length === 0) throw new UserError('no staged vintage', { file, remedy: 'ingest at least one vintage' });
   for (const v of manifest.vintages) {
     const vintagePath = path.resolve(stageDir, v.path);
     if (!existsSync(vintagePath)) throw new UserError(`staged vintage ${v.key} not found`, { file: vintagePath, remedy: 'run the ingest stage again' });
