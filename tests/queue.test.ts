@@ -1,7 +1,10 @@
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { Job, Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
+import { redisAddress, SHARD_ATTEMPTS, SHARD_QUEUE } from '../pipeline/queue/index.js';
 import { parquetOutputs, runSummary } from './helpers/parquet-outputs.js';
 import { freePort, startCli, startRedis, type Watched } from './helpers/processes.js';
 import { capture, tempDir } from './ingest-helpers.js';
@@ -64,6 +67,9 @@ describe('run --queue with ocs-zan workers', async () => {
     expect(parquetOutputs(path.join(dir, 'killed'))).toEqual(reference);
     // BullMQ found the job stalled and gave it to another worker.
     expect(workers.filter((w) => w !== victim).some((w) => since(w).includes(`${shard} (job`))).toBe(true);
+    // The cache holds whole shards only (a killed process's temporary folder is hidden, and removed by the next shard computed here).
+    const shards = readdirSync(path.join(dir, 'cache-2', 'shards')).filter((name) => !name.startsWith('.'));
+    expect(shards.every((name) => /^[0-9a-f]{32}$/.test(name) && existsSync(path.join(dir, 'cache-2', 'shards', name, 'shard.json')))).toBe(true);
   });
 
   it('fails the run on a user error in a shard, without retrying it', async () => {
@@ -75,9 +81,39 @@ describe('run --queue with ocs-zan workers', async () => {
     expect(attempts).toBeNull();
   });
 
+  it('retries a shard that fails with an internal error, 4 attempts in all', async () => {
+    const queue = new Queue(SHARD_QUEUE, { connection: redisAddress(url) });
+    // No communes: a TypeError in the shard, a bug as far as the worker can tell.
+    const task = { id: 'dep-00', departement: '00', key: 'broken', sources: [], ingest: {}, communes: null, thresholds: null };
+    await queue.add('shard', { task, cacheDir: path.join(dir, 'cache-5', 'shards') }, { jobId: 'test-broken', attempts: SHARD_ATTEMPTS, backoff: { type: 'fixed', delay: 100 } });
+    let job = await Job.fromId(queue, 'test-broken');
+    while ((await job!.getState()) !== 'failed') {
+      await new Promise((r) => setTimeout(r, 200));
+      job = await Job.fromId(queue, 'test-broken');
+    }
+    expect(job!.attemptsMade).toBe(SHARD_ATTEMPTS);
+    expect(job!.failedReason).toBe("shard[dep-00]: Cannot read properties of null (reading 'map')");
+    expect(readdirSync(path.join(dir, 'cache-5', 'shards'))).toEqual([]);
+    await queue.close();
+  });
+
   it('stops a worker on SIGTERM', async () => {
     const alive = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
     expect(await alive[0]!.stop('SIGTERM')).toBe(0);
+  });
+
+  it('fails in one line when Redis restarts without persistence mid-run', async () => {
+    const lone = await startRedis(dir);
+    const port = Number(new URL(lone.url).port);
+    // No worker serves this Redis: the shards wait until it restarts empty.
+    const running = run(path.join(dir, 'restarted'), ['--cache', path.join(dir, 'cache-6'), '--queue', lone.url]);
+    await new Promise((r) => setTimeout(r, 3_000));
+    await lone.server.stop('SIGKILL');
+    const restarted = await startRedis(dir, port);
+    const result = await running;
+    await restarted.server.stop();
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/^ocs-zan: error: shard job \S+-dep-67 is gone from Redis at redis:\/\/127\.0\.0\.1:\d+ \(restarted without persistence\?\) \(run again: .*\)\n$/);
   });
 
   it('says an unreachable Redis in one line, exit 2', async () => {

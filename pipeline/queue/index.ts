@@ -108,7 +108,7 @@ export async function computeShardsOnQueue(tasks: ShardTask[], options: { url: s
       });
       logger.info(`queue: ${missing.length} shards enqueued on ${options.url} (${tasks.length - missing.length} in the cache); waiting for workers`);
       let done = 0;
-      const failure = watchShards(shardQueue, missing, jobId, (task, result) => {
+      const failure = watchShards(options.url, shardQueue, missing, jobId, (task, result) => {
         logger.info(`queue: ${++done}/${missing.length} shards done (${task.id} ${result.reused ? 'found in the cache' : `computed in ${result.seconds.toFixed(1)} s`} by ${result.worker})`);
       });
       const values = await Promise.race([merge.done, failure.promise]);
@@ -142,9 +142,11 @@ function mergeWorker(queue: string, connection: RedisAddress): { worker: Worker;
 
 /**
  * Polls the run's shard jobs: reports each completion once, and rejects on the first job that failed for good
- * (a user error, or an internal error after its last attempt) with that job's message.
+ * (a user error, or an internal error after its last attempt) with that job's message, on a job gone from Redis
+ * (restarted without persistence) and on a Redis that stays unreachable.
  */
 function watchShards(
+  url: string,
   queue: Queue,
   tasks: ShardTask[],
   jobId: (task: ShardTask) => string,
@@ -157,7 +159,9 @@ function watchShards(
       for (const task of tasks) {
         if (reported.has(task.id)) continue;
         const job = await Job.fromId<ShardJobData, ShardJobResult>(queue, jobId(task));
-        if (!job) continue;
+        if (!job) {
+          return reject(new UserError(`shard job ${jobId(task)} is gone from Redis at ${url} (restarted without persistence?)`, { remedy: 'run again: the shards already done are in the cache and are reused' }));
+        }
         const state = await job.getState();
         if (state === 'completed') {
           reported.add(task.id);
@@ -166,9 +170,11 @@ function watchShards(
           return reject(shardFailure(task, job));
         }
       }
-      timer = setTimeout(() => void poll().catch(reject), POLL_MS);
+      timer = setTimeout(() => void poll().catch(lost), POLL_MS);
     };
-    void poll().catch(reject);
+    const lost = (error: Error): void =>
+      reject(new UserError(`lost Redis at ${url}: ${error.message}`, { remedy: 'run again once Redis is back: the shards already done are in the cache and are reused' }));
+    void poll().catch(lost);
   });
   return { promise, stop: () => clearTimeout(timer) };
 }

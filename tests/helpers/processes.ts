@@ -40,9 +40,9 @@ export class Watched {
   }
 }
 
-/** Debian's redis-server on a free loopback port, without persistence, in the foreground. */
-export async function startRedis(dir: string): Promise<{ url: string; server: Watched }> {
-  const port = await freePort();
+/** Debian's redis-server on a free loopback port (or the given one), without persistence, in the foreground. */
+export async function startRedis(dir: string, port?: number): Promise<{ url: string; server: Watched }> {
+  port ??= await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const server = new Watched(child);
   await server.waitFor(/Ready to accept connections/, 20_000);
