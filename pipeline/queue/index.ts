@@ -200,8 +200,8 @@ export interface ServeShardJobsInput {
   stop: Promise<void>;
 }
 
-/** Runs shard jobs, one at a time, until `stop` resolves; resolves to the number of jobs done. */
-export async function serveShardJobs(input: ServeShardJobsInput): Promise<number> {
+/** Runs shard jobs, one at a time, until `stop` resolves. */
+export async function serveShardJobs(input: ServeShardJobsInput): Promise<void> {
   const logger = input.logger ?? silentLogger;
   const connection = await checkRedis(input.url);
   const name = workerName();
@@ -232,5 +232,5 @@ export async function serveShardJobs(input: ServeShardJobsInput): Promise<number
   await input.stop;
   logger.info(`worker ${name}: stopping after the current shard`);
   await worker.close();
-  return done;
+  logger.info(`worker ${name}: stopped after ${done} shard jobs`);
 }
