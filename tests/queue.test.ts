@@ -1,6 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Job, Queue } from 'bullmq';
+import gdal from 'gdal-async';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/registry.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
@@ -73,9 +74,18 @@ describe('run --queue with ocs-zan workers', async () => {
   });
 
   it('fails the run on a user error in a shard, without retrying it', async () => {
-    const bad = await run(path.join(dir, 'bad'), ['--vintage', `2015=${DEMO}#no_such_layer`, '--cache', path.join(dir, 'cache-3'), '--queue', url]);
+    // An unknown code is found while staging, in the shard (files, layers and fields are checked before enqueuing).
+    const unknown = path.join(dir, 'unknown-code.gpkg');
+    copyFileSync(DEMO, unknown);
+    const dataset = gdal.open(unknown, 'r+');
+    const layer = dataset.layers.get('ocsge_2019');
+    const feature = layer.features.first()!;
+    feature.fields.set('CODE_CS', 'CS9.9');
+    layer.features.set(feature);
+    dataset.close();
+    const bad = await run(path.join(dir, 'bad'), ['--vintage', `2015=${unknown}#ocsge_2019`, '--cache', path.join(dir, 'cache-3'), '--queue', url]);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/^ocs-zan: error: shard\[dep-6[78]\]: .*no_such_layer/);
+    expect(bad.err).toMatch(/^ocs-zan: error: shard\[dep-6[78]\]: .*1 unknown or missing code: CS9\.9/);
     expect(bad.err.trim().split('\n')).toHaveLength(1);
     const attempts = workers.map((w) => w.output).join('').match(/dep-6[78] \(job \S+-dep-6[78], attempt [2-9]/g);
     expect(attempts).toBeNull();

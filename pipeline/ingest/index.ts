@@ -113,13 +113,9 @@ interface Plan {
 /** Stages the given vintages; resolves to the manifest written beside them. */
 export async function ingestVintages(sources: VintageSource[], options: IngestOptions): Promise<StageManifest> {
   const logger = options.logger ?? silentLogger;
-  if (sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer], --multi-date PATH or --ocsge DIR' });
+  if (sources.length === 0) throw noVintage();
   const nomenclature = loadNomenclature();
-  const profile = loadProfile(options.profile ?? 'ocsge');
-  const unknownRoles = Object.keys(options.fields ?? {}).filter((role) => !(role in profile.roles));
-  if (unknownRoles.length > 0) {
-    throw new UserError(`profile ${profile.name} has no role ${unknownRoles.join(', ')}`, { remedy: `its roles are ${Object.keys(profile.roles).join(', ')}` });
-  }
+  const profile = ingestProfile(options);
   const plans = await inStage('ingest', 'preflight', () => preflight(sources, profile, options));
   // The checks are done: each vintage is opened again by whichever process stages it.
   for (const plan of plans) plan.opened.close();
@@ -189,8 +185,42 @@ export async function stageVintageTask(task: VintageTask, logger: Logger): Promi
   }
 }
 
+const noVintage = (): UserError => new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer], --multi-date PATH or --ocsge DIR' });
+
+/** The options' profile, with the field overrides checked against its roles. */
+function ingestProfile(options: Pick<IngestOptions, 'profile' | 'fields'>): Profile {
+  const profile = loadProfile(options.profile ?? 'ocsge');
+  const unknownRoles = Object.keys(options.fields ?? {}).filter((role) => !(role in profile.roles));
+  if (unknownRoles.length > 0) {
+    throw new UserError(`profile ${profile.name} has no role ${unknownRoles.join(', ')}`, { remedy: `its roles are ${Object.keys(profile.roles).join(', ')}` });
+  }
+  return profile;
+}
+
+/**
+ * Opens and checks every source (files, layers, fields, CRS, a vintage given twice) and closes it again, staging
+ * nothing: `run` checks all its vintages before its first shard.
+ */
+export async function checkVintageSources(sources: VintageSource[], options: Omit<IngestOptions, 'stageDir'>): Promise<void> {
+  if (sources.length === 0) throw noVintage();
+  const profile = ingestProfile(options);
+  const plans = await inStage('ingest', 'preflight', () => openSources(sources, profile, options));
+  for (const plan of plans) plan.opened.close();
+}
+
 /** Opens and checks every source, and the free disk space, before anything is written. */
 async function preflight(sources: VintageSource[], profile: Profile, options: IngestOptions): Promise<Plan[]> {
+  const plans = await openSources(sources, profile, options);
+  try {
+    await checkDiskSpace(options.stageDir, plans);
+    return plans;
+  } catch (error) {
+    for (const plan of plans) plan.opened.close();
+    throw error;
+  }
+}
+
+async function openSources(sources: VintageSource[], profile: Profile, options: Omit<IngestOptions, 'stageDir'>): Promise<Plan[]> {
   const keys = new Set<string>();
   const plans: Plan[] = [];
   try {
@@ -206,7 +236,6 @@ async function preflight(sources: VintageSource[], profile: Profile, options: In
       });
       plans.push({ source, key, opened, files: datasetFiles(opened.file) });
     }
-    await checkDiskSpace(options.stageDir, plans);
     return plans;
   } catch (error) {
     for (const plan of plans) plan.opened.close();

@@ -18,7 +18,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { sqlString } from '../core/sql.js';
 import type { StageManifest, StagedVintage } from '../core/types.js';
-import { stagingKey, type VintageSource } from '../ingest/index.js';
+import { checkVintageSources, stagingKey, type VintageSource } from '../ingest/index.js';
 import type { OverlayCommune, OverlayStats, VintageStats } from '../overlay/index.js';
 import type { ThresholdRules } from '../overlay/thresholds.js';
 import { computeShardsOnQueue } from '../queue/index.js';
@@ -55,7 +55,8 @@ export interface ShardsOutput {
 export async function buildShards(input: BuildShardsInput): Promise<ShardsOutput> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
-  if (input.sources.length === 0) throw new UserError('no vintage given', { remedy: 'pass --vintage YEAR=PATH[#layer], --multi-date PATH or --ocsge DIR' });
+  // Every vintage is checked before the first shard, so a bad one stops the run before any heavy work.
+  await checkVintageSources(input.sources, input.ingest);
   if (input.territories.communes.length === 0) throw new UserError('no commune to overlay', { remedy: 'check the commune source and filter' });
   const tasks = await inStage('shards', 'plan', () => planShards(input, logger));
   let results: ShardResult[];
