@@ -87,8 +87,9 @@ export interface RunSummary {
   out: string;
   manifest: StageManifest;
   communes: number;
-  overlay: OverlayStats;
+  /** Shards of the run (one per département): found in the cache, or computed. */
   shards: { total: number; reused: number; computed: number };
+  overlay: OverlayStats;
   tables: Record<string, number>;
   tiles: { path: string; tiles: number; bytes: number } | null;
   portraits: { index: string; portraits: number } | null;
