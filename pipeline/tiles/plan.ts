@@ -13,6 +13,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
+import { appendRows, type Cell } from '../core/duckdb.js';
 import { type BBox, wkbBBox } from '../core/wkb.js';
 import { Lambert93, tileRange } from './geo.js';
 import { buildLegend, type LegendEntry } from './legend.js';
@@ -155,8 +156,9 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     ).getRowObjectsJS();
     await conn.run(`CREATE TABLE terr (level VARCHAR, code VARCHAR, name VARCHAR, coverage_status VARCHAR, area_ha DOUBLE, artificialised_share DOUBLE,
                     net_artif_ha DOUBLE, enaf_consumption_ha DOUBLE, minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE, wkb BLOB)`);
-    const terr = await conn.createAppender('terr');
+    const fields = ['level', 'code', 'name', 'coverage_status', 'area_ha', 'artificialised_share', 'net_artif_ha', 'enaf_consumption_ha'] as const;
     const levels = new Set<string>();
+    const terr: Cell[][] = [];
     for (const row of territoryRows) {
       const wkb = row.wkb as Uint8Array;
       const box = wkbBBox(wkb);
@@ -164,20 +166,10 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
       const zooms = levelZooms(level, input.minzoom, input.maxzoom);
       if (!zooms || !Number.isFinite(box[0])) continue;
       levels.add(level);
-      for (const key of ['level', 'code', 'name', 'coverage_status'] as const) {
-        if (row[key] === null || row[key] === undefined) terr.appendNull();
-        else terr.appendVarchar(String(row[key]));
-      }
-      for (const key of ['area_ha', 'artificialised_share', 'net_artif_ha', 'enaf_consumption_ha'] as const) {
-        if (row[key] === null || row[key] === undefined) terr.appendNull();
-        else terr.appendDouble(Number(row[key]));
-      }
-      for (const v of box) terr.appendDouble(v);
-      terr.appendBlob(wkb);
-      terr.endRow();
+      terr.push([...fields.map((key) => (row[key] ?? null) as Cell), ...box, wkb]);
       addPartitions(lambert.lambertBoxToLonLat(box), zooms);
     }
-    terr.closeSync();
+    await appendRows(conn, 'terr', terr);
     await conn.run(`CHECKPOINT`);
 
     const partitions = [...partitionKeys]
