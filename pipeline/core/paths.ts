@@ -22,9 +22,11 @@ export const RUNNING_FROM_SOURCE: boolean = import.meta.url.endsWith('.ts');
  */
 export function childModule(fromUrl: string, basename: string): { file: string; execArgv: string[] } {
   const dir = path.dirname(fileURLToPath(fromUrl));
+  // `node --cpu-prof …` profiles the workers too (one profile per process), which is where the time goes.
+  const profiling = process.execArgv.filter((arg) => /^--(cpu|heap)-prof/.test(arg));
   return RUNNING_FROM_SOURCE
-    ? { file: path.join(dir, `${basename}.ts`), execArgv: ['--import', 'tsx'] }
-    : { file: path.join(dir, `${basename}.js`), execArgv: [] };
+    ? { file: path.join(dir, `${basename}.ts`), execArgv: ['--import', 'tsx', ...profiling] }
+    : { file: path.join(dir, `${basename}.js`), execArgv: profiling };
 }
 
 export const LAMBERT93_PROJJSON_PATH = path.join(PROJECT_ROOT, 'pipeline', 'core', 'epsg-2154.projjson.json');

@@ -116,6 +116,9 @@ function compareRings(a: Float64Array, b: Float64Array): number {
   return a.length - b.length;
 }
 
+/** Rings of a polygon as interleaved x, y, closed (Z and M dropped). */
+export const polygonCoordinates = (polygon: gdal.Polygon): Float64Array[] => wkbPolygonRings(polygon.toWKB());
+
 /** Rings of a WKB Polygon as interleaved x, y (Z and M dropped); read straight from the bytes, which is fast. */
 function wkbPolygonRings(wkb: Buffer): Float64Array[] {
   const little = wkb[0] === 1;

@@ -51,6 +51,8 @@ export async function runInWorkers<Init, Task, Result>(input: RunInWorkersInput<
           input.onResult?.(results[index]!, index);
         }
         worker.child.send({ type: 'close' } satisfies Request<Init, Task>);
+        // Let it close its datasets and exit by itself (a profiled worker writes its profile then).
+        await worker.exited;
       }),
     );
   } finally {

@@ -18,6 +18,7 @@
  */
 import gdal from 'gdal-async';
 import Flatbush from 'flatbush';
+import { polygonCoordinates } from '../core/polygons.js';
 
 export interface ThresholdRules {
   patchMaxM2: number;
@@ -43,51 +44,82 @@ const TOUCH_M = 1e-3;
 /** Shared boundary from which two pieces are connected (m): corners and rounding contacts stay apart. */
 const ADJACENT_M = 0.01;
 
-/** Lazily computed neighbourhood of the commune's pieces: shared boundary lengths and whether a piece reaches the edge. */
+/**
+ * Lazily computed neighbourhood of the commune's pieces: shared boundary lengths and whether a piece reaches the edge.
+ * The boundary of piece i shared with piece j is the part of i's segments lying within TOUCH_M of j's segments,
+ * computed on the coordinates (a GEOS buffer and intersection per pair cost a third of the overlay).
+ */
 class Neighbourhood {
+  /** x1, y1, x2, y2 of every boundary segment of every piece. */
+  private readonly segments: Float64Array;
+  private readonly segmentPiece: Int32Array;
+  /** Piece i's segments are firstSegment[i] … firstSegment[i + 1] − 1. */
+  private readonly firstSegment: Int32Array;
   private readonly index: Flatbush;
   private readonly neighbours = new Map<number, number[]>();
   private readonly edge = new Map<number, boolean>();
-  private readonly buffered = new Map<number, gdal.Geometry>();
 
-  constructor(private readonly geoms: readonly gdal.Polygon[]) {
-    this.index = new Flatbush(Math.max(geoms.length, 1));
-    for (const g of geoms) {
-      const e = g.getEnvelope();
-      this.index.add(e.minX - TOUCH_M, e.minY - TOUCH_M, e.maxX + TOUCH_M, e.maxY + TOUCH_M);
-    }
-    if (geoms.length === 0) this.index.add(0, 0, 0, 0);
+  constructor(geoms: readonly gdal.Polygon[]) {
+    const rings = geoms.map((g) => polygonCoordinates(g));
+    this.firstSegment = new Int32Array(geoms.length + 1);
+    let count = 0;
+    rings.forEach((piece, i) => {
+      this.firstSegment[i] = count;
+      for (const ring of piece) count += Math.max(0, ring.length / 2 - 1);
+    });
+    this.firstSegment[geoms.length] = count;
+    this.segments = new Float64Array(4 * count);
+    this.segmentPiece = new Int32Array(count);
+    this.index = new Flatbush(Math.max(count, 1));
+    let n = 0;
+    rings.forEach((piece, i) => {
+      for (const ring of piece) {
+        for (let v = 0; v + 3 < ring.length; v += 2) {
+          const [x1, y1, x2, y2] = [ring[v]!, ring[v + 1]!, ring[v + 2]!, ring[v + 3]!];
+          this.segments.set([x1, y1, x2, y2], 4 * n);
+          this.segmentPiece[n] = i;
+          this.index.add(Math.min(x1, x2) - TOUCH_M, Math.min(y1, y2) - TOUCH_M, Math.max(x1, x2) + TOUCH_M, Math.max(y1, y2) + TOUCH_M);
+          n++;
+        }
+      }
+    });
+    if (count === 0) this.index.add(0, 0, 0, 0);
     this.index.finish();
-  }
-
-  private buffer(i: number): gdal.Geometry {
-    let b = this.buffered.get(i);
-    if (!b) {
-      b = this.geoms[i]!.buffer(TOUCH_M, 2);
-      this.buffered.set(i, b);
-    }
-    return b;
   }
 
   /** Pieces sharing at least ADJACENT_M of boundary with piece i, in index order; also settles whether i reaches the edge. */
   of(i: number): number[] {
     const known = this.neighbours.get(i);
     if (known) return known;
-    const g = this.geoms[i]!;
-    const e = g.getEnvelope();
-    const boundary = g.boundary();
-    const found: number[] = [];
-    let shared = 0;
-    for (const j of this.index.search(e.minX, e.minY, e.maxX, e.maxY).sort((a, b) => a - b)) {
-      if (j === i || g.distance(this.geoms[j]!) > TOUCH_M) continue;
-      const length = lineLength(boundary.intersection(this.buffer(j)));
-      if (length < ADJACENT_M) continue;
-      found.push(j);
-      shared += length;
+    const sharedWith = new Map<number, number>();
+    let perimeter = 0;
+    const s = this.segments;
+    for (let a = this.firstSegment[i]!; a < this.firstSegment[i + 1]!; a++) {
+      const ax = s[4 * a]!;
+      const ay = s[4 * a + 1]!;
+      const bx = s[4 * a + 2]!;
+      const by = s[4 * a + 3]!;
+      const length = Math.hypot(bx - ax, by - ay);
+      perimeter += length;
+      if (length === 0) continue;
+      // Stretches of this segment near each other piece, as parameter intervals along it (merged per piece).
+      const near = new Map<number, Array<[number, number]>>();
+      for (const b of this.index.search(Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by))) {
+        const j = this.segmentPiece[b]!;
+        if (j === i) continue;
+        const stretch = stretchNear(ax, ay, bx, by, length, s[4 * b]!, s[4 * b + 1]!, s[4 * b + 2]!, s[4 * b + 3]!);
+        if (!stretch) continue;
+        const list = near.get(j);
+        if (list) list.push(stretch);
+        else near.set(j, [stretch]);
+      }
+      for (const [j, stretches] of near) sharedWith.set(j, (sharedWith.get(j) ?? 0) + unionLength(stretches));
     }
+    const found = [...sharedWith].filter(([, length]) => length >= ADJACENT_M).map(([j]) => j).sort((x, y) => x - y);
+    const shared = found.reduce((sum, j) => sum + sharedWith.get(j)!, 0);
     this.neighbours.set(i, found);
     // Pieces partition the commune: boundary not shared with another piece is the commune's edge.
-    this.edge.set(i, lineLength(boundary) - shared >= ADJACENT_M);
+    this.edge.set(i, perimeter - shared >= ADJACENT_M);
     return found;
   }
 
@@ -97,15 +129,69 @@ class Neighbourhood {
   }
 }
 
-function lineLength(geometry: gdal.Geometry): number {
-  if (geometry.isEmpty()) return 0;
-  if (geometry instanceof gdal.LineString) return geometry.getLength();
-  if (geometry instanceof gdal.GeometryCollection) {
-    let total = 0;
-    for (const child of geometry.children) total += lineLength(child);
-    return total;
+/**
+ * The stretch [u0, u1] (distances from (ax, ay)) of segment a→b lying within TOUCH_M of segment p→q, or null. The
+ * points within TOUCH_M of p→q form a capsule, which is convex: its trace on the segment is one interval, the hull of
+ * the traces of its rectangle and of its two end discs.
+ */
+function stretchNear(ax: number, ay: number, bx: number, by: number, length: number, px: number, py: number, qx: number, qy: number): [number, number] | null {
+  const dx = (bx - ax) / length;
+  const dy = (by - ay) / length;
+  let lo = Infinity;
+  let hi = -Infinity;
+  const add = (range: [number, number] | null): void => {
+    if (range && range[0] <= range[1]) {
+      lo = Math.min(lo, range[0]);
+      hi = Math.max(hi, range[1]);
+    }
+  };
+  add(discTrace(ax - px, ay - py, dx, dy));
+  add(discTrace(ax - qx, ay - qy, dx, dy));
+  const m = Math.hypot(qx - px, qy - py);
+  if (m > 0) {
+    const ex = (qx - px) / m;
+    const ey = (qy - py) / m;
+    // Along p→q: t(u) = t0 + u·t1 within [0, m]; across it: c(u) = c0 + u·c1 within ±TOUCH_M.
+    const wx = ax - px;
+    const wy = ay - py;
+    const along = linearWithin(wx * ex + wy * ey, dx * ex + dy * ey, 0, m);
+    const across = linearWithin(ex * wy - ey * wx, ex * dy - ey * dx, -TOUCH_M, TOUCH_M);
+    if (along && across) add([Math.max(along[0], across[0]), Math.min(along[1], across[1])]);
   }
-  return 0;
+  lo = Math.max(lo, 0);
+  hi = Math.min(hi, length);
+  return lo < hi ? [lo, hi] : null;
+}
+
+/** Where |w + u·d| ≤ TOUCH_M along a unit direction d (w: the segment start minus the disc centre). */
+function discTrace(wx: number, wy: number, dx: number, dy: number): [number, number] | null {
+  const half = wx * dx + wy * dy;
+  const discriminant = half * half - (wx * wx + wy * wy - TOUCH_M * TOUCH_M);
+  if (discriminant < 0) return null;
+  const root = Math.sqrt(discriminant);
+  return [-half - root, -half + root];
+}
+
+/** Where v0 + u·v1 lies within [min, max]. */
+function linearWithin(v0: number, v1: number, min: number, max: number): [number, number] | null {
+  if (v1 === 0) return v0 >= min && v0 <= max ? [-Infinity, Infinity] : null;
+  const a = (min - v0) / v1;
+  const b = (max - v0) / v1;
+  return [Math.min(a, b), Math.max(a, b)];
+}
+
+/** Total length of a union of intervals. */
+function unionLength(intervals: Array<[number, number]>): number {
+  intervals.sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let [lo, hi] = intervals[0]!;
+  for (const [a, b] of intervals) {
+    if (a > hi) {
+      total += hi - lo;
+      [lo, hi] = [a, b];
+    } else hi = Math.max(hi, b);
+  }
+  return total + hi - lo;
 }
 
 /**
