@@ -19,6 +19,7 @@
 import gdal from 'gdal-async';
 import Flatbush from 'flatbush';
 import { polygonCoordinates } from '../core/polygons.js';
+import { stretchNear } from '../core/segments.js';
 
 export interface ThresholdRules {
   patchMaxM2: number;
@@ -107,7 +108,7 @@ class Neighbourhood {
       for (const b of this.index.search(Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by))) {
         const j = this.segmentPiece[b]!;
         if (j === i) continue;
-        const stretch = stretchNear(ax, ay, bx, by, length, s[4 * b]!, s[4 * b + 1]!, s[4 * b + 2]!, s[4 * b + 3]!);
+        const stretch = stretchNear(ax, ay, bx, by, length, s[4 * b]!, s[4 * b + 1]!, s[4 * b + 2]!, s[4 * b + 3]!, TOUCH_M);
         if (!stretch) continue;
         const list = near.get(j);
         if (list) list.push(stretch);
@@ -127,57 +128,6 @@ class Neighbourhood {
     this.of(i);
     return this.edge.get(i)!;
   }
-}
-
-/**
- * The stretch [u0, u1] (distances from (ax, ay)) of segment a→b lying within TOUCH_M of segment p→q, or null. The
- * points within TOUCH_M of p→q form a capsule, which is convex: its trace on the segment is one interval, the hull of
- * the traces of its rectangle and of its two end discs.
- */
-function stretchNear(ax: number, ay: number, bx: number, by: number, length: number, px: number, py: number, qx: number, qy: number): [number, number] | null {
-  const dx = (bx - ax) / length;
-  const dy = (by - ay) / length;
-  let lo = Infinity;
-  let hi = -Infinity;
-  const add = (range: [number, number] | null): void => {
-    if (range && range[0] <= range[1]) {
-      lo = Math.min(lo, range[0]);
-      hi = Math.max(hi, range[1]);
-    }
-  };
-  add(discTrace(ax - px, ay - py, dx, dy));
-  add(discTrace(ax - qx, ay - qy, dx, dy));
-  const m = Math.hypot(qx - px, qy - py);
-  if (m > 0) {
-    const ex = (qx - px) / m;
-    const ey = (qy - py) / m;
-    // Along p→q: t(u) = t0 + u·t1 within [0, m]; across it: c(u) = c0 + u·c1 within ±TOUCH_M.
-    const wx = ax - px;
-    const wy = ay - py;
-    const along = linearWithin(wx * ex + wy * ey, dx * ex + dy * ey, 0, m);
-    const across = linearWithin(ex * wy - ey * wx, ex * dy - ey * dx, -TOUCH_M, TOUCH_M);
-    if (along && across) add([Math.max(along[0], across[0]), Math.min(along[1], across[1])]);
-  }
-  lo = Math.max(lo, 0);
-  hi = Math.min(hi, length);
-  return lo < hi ? [lo, hi] : null;
-}
-
-/** Where |w + u·d| ≤ TOUCH_M along a unit direction d (w: the segment start minus the disc centre). */
-function discTrace(wx: number, wy: number, dx: number, dy: number): [number, number] | null {
-  const half = wx * dx + wy * dy;
-  const discriminant = half * half - (wx * wx + wy * wy - TOUCH_M * TOUCH_M);
-  if (discriminant < 0) return null;
-  const root = Math.sqrt(discriminant);
-  return [-half - root, -half + root];
-}
-
-/** Where v0 + u·v1 lies within [min, max]. */
-function linearWithin(v0: number, v1: number, min: number, max: number): [number, number] | null {
-  if (v1 === 0) return v0 >= min && v0 <= max ? [-Infinity, Infinity] : null;
-  const a = (min - v0) / v1;
-  const b = (max - v0) / v1;
-  return [Math.min(a, b), Math.max(a, b)];
 }
 
 /** Total length of a union of intervals. */

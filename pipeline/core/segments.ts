@@ -1,0 +1,178 @@
+/**
+ * Segment geometry on raw coordinates, for tests GEOS would answer only through costlier overlays: which stretch
+ * of a segment runs within a tolerance of another segment (shared boundaries of neighbouring polygons), and
+ * whether two polygons of a partition only touch.
+ *
+ * @example
+ *   stretchNear(0, 0, 10, 0, 10, 2, 0.0005, 5, 0.0005, 1e-3); // [1.99…, 5.00…]: along 2 → 5 of the first segment
+ *   new PolygonBoundary(polygonCoordinates(a)).mayOverlap(new PolygonBoundary(polygonCoordinates(b))); // false: they only touch
+ */
+/**
+ * The stretch [u0, u1] (distances from (ax, ay)) of segment a→b lying within `tolerance` of segment p→q, or null. The
+ * points within `tolerance` of p→q form a capsule, which is convex: its trace on the segment is one interval, the hull of
+ * the traces of its rectangle and of its two end discs.
+ */
+export function stretchNear(
+  ax: number, ay: number, bx: number, by: number, length: number,
+  px: number, py: number, qx: number, qy: number, tolerance: number,
+): [number, number] | null {
+  const dx = (bx - ax) / length;
+  const dy = (by - ay) / length;
+  let lo = Infinity;
+  let hi = -Infinity;
+  const add = (range: [number, number] | null): void => {
+    if (range && range[0] <= range[1]) {
+      lo = Math.min(lo, range[0]);
+      hi = Math.max(hi, range[1]);
+    }
+  };
+  add(discTrace(ax - px, ay - py, dx, dy, tolerance));
+  add(discTrace(ax - qx, ay - qy, dx, dy, tolerance));
+  const m = Math.hypot(qx - px, qy - py);
+  if (m > 0) {
+    const ex = (qx - px) / m;
+    const ey = (qy - py) / m;
+    // Along p→q: t(u) = t0 + u·t1 within [0, m]; across it: c(u) = c0 + u·c1 within ±tolerance.
+    const wx = ax - px;
+    const wy = ay - py;
+    const along = linearWithin(wx * ex + wy * ey, dx * ex + dy * ey, 0, m);
+    const across = linearWithin(ex * wy - ey * wx, ex * dy - ey * dx, -tolerance, tolerance);
+    if (along && across) add([Math.max(along[0], across[0]), Math.min(along[1], across[1])]);
+  }
+  lo = Math.max(lo, 0);
+  hi = Math.min(hi, length);
+  return lo < hi ? [lo, hi] : null;
+}
+
+/** Where |w + u·d| ≤ tolerance along a unit direction d (w: the segment start minus the disc centre). */
+function discTrace(wx: number, wy: number, dx: number, dy: number, tolerance: number): [number, number] | null {
+  const half = wx * dx + wy * dy;
+  const discriminant = half * half - (wx * wx + wy * wy - tolerance * tolerance);
+  if (discriminant < 0) return null;
+  const root = Math.sqrt(discriminant);
+  return [-half - root, -half + root];
+}
+
+/** Where v0 + u·v1 lies within [min, max]. */
+function linearWithin(v0: number, v1: number, min: number, max: number): [number, number] | null {
+  if (v1 === 0) return v0 >= min && v0 <= max ? [-Infinity, Infinity] : null;
+  const a = (min - v0) / v1;
+  const b = (max - v0) / v1;
+  return [Math.min(a, b), Math.max(a, b)];
+}
+
+/**
+ * Within this distance (m) boundaries count as shared: neighbours whose edges do not share their vertices exactly.
+ * A sliver overlap thinner than this along a shared edge goes unseen here; the overlay resolves overlaps itself.
+ */
+export const SHARED_M = 1e-6;
+
+/**
+ * A polygon's rings for the touch test: two polygons of a valid partition overlap only if a stretch of one's boundary
+ * farther than SHARED_M from the other's boundary lies inside the other. Each such stretch is wholly inside or
+ * outside (it cannot cross the other boundary without coming near it), so one point-in-polygon test settles it.
+ * When every boundary stretch of one polygon lies along the other's (a duplicate, an island in a hole), it cannot
+ * tell, and says "may overlap".
+ */
+export class PolygonBoundary {
+  readonly minX: number;
+  readonly minY: number;
+  readonly maxX: number;
+  readonly maxY: number;
+
+  constructor(readonly rings: Float64Array[]) {
+    let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const ring of rings) {
+      for (let v = 0; v < ring.length; v += 2) {
+        minX = Math.min(minX, ring[v]!);
+        maxX = Math.max(maxX, ring[v]!);
+        minY = Math.min(minY, ring[v + 1]!);
+        maxY = Math.max(maxY, ring[v + 1]!);
+      }
+    }
+    [this.minX, this.minY, this.maxX, this.maxY] = [minX, minY, maxX, maxY];
+  }
+
+  /** False when the interiors are disjoint (beyond SHARED_M); true when they overlap or it cannot tell. */
+  mayOverlap(other: PolygonBoundary): boolean {
+    return this.entersOrHugs(other) || other.entersOrHugs(this);
+  }
+
+  /** Whether some stretch of this boundary far from `other`'s lies inside it, or none is far from it. */
+  private entersOrHugs(other: PolygonBoundary): boolean {
+    let farStretches = 0;
+    for (const ring of this.rings) {
+      for (let v = 0; v + 3 < ring.length; v += 2) {
+        const ax = ring[v]!;
+        const ay = ring[v + 1]!;
+        const bx = ring[v + 2]!;
+        const by = ring[v + 3]!;
+        // A segment beyond the other's box (and margin) lies outside it, far from its boundary.
+        if (Math.max(ax, bx) < other.minX - SHARED_M || Math.min(ax, bx) > other.maxX + SHARED_M || Math.max(ay, by) < other.minY - SHARED_M || Math.min(ay, by) > other.maxY + SHARED_M) {
+          farStretches++;
+          continue;
+        }
+        const length = Math.hypot(bx - ax, by - ay);
+        if (length === 0) continue;
+        const near = other.nearStretches(ax, ay, bx, by, length);
+        let from = 0;
+        for (const [lo, hi] of near) {
+          if (lo > from && other.containsStretch(ax, ay, bx, by, length, from, lo)) return true;
+          if (lo > from) farStretches++;
+          from = Math.max(from, hi);
+        }
+        if (from < length) {
+          if (other.containsStretch(ax, ay, bx, by, length, from, length)) return true;
+          farStretches++;
+        }
+      }
+    }
+    return farStretches === 0;
+  }
+
+  /** Stretches [lo, hi] of segment a→b (distances from a) within SHARED_M of this boundary, sorted and merged. */
+  private nearStretches(ax: number, ay: number, bx: number, by: number, length: number): Array<[number, number]> {
+    const stretches: Array<[number, number]> = [];
+    const x0 = Math.min(ax, bx) - SHARED_M;
+    const x1 = Math.max(ax, bx) + SHARED_M;
+    const y0 = Math.min(ay, by) - SHARED_M;
+    const y1 = Math.max(ay, by) + SHARED_M;
+    for (const ring of this.rings) {
+      for (let v = 0; v + 3 < ring.length; v += 2) {
+        const px = ring[v]!;
+        const py = ring[v + 1]!;
+        const qx = ring[v + 2]!;
+        const qy = ring[v + 3]!;
+        if (Math.max(px, qx) < x0 || Math.min(px, qx) > x1 || Math.max(py, qy) < y0 || Math.min(py, qy) > y1) continue;
+        const stretch = stretchNear(ax, ay, bx, by, length, px, py, qx, qy, SHARED_M);
+        if (stretch) stretches.push(stretch);
+      }
+    }
+    stretches.sort((p, q) => p[0] - q[0]);
+    const merged: Array<[number, number]> = [];
+    for (const stretch of stretches) {
+      const last = merged[merged.length - 1];
+      if (last && stretch[0] <= last[1]) last[1] = Math.max(last[1], stretch[1]);
+      else merged.push([stretch[0], stretch[1]]);
+    }
+    return merged;
+  }
+
+  /** Whether the stretch [from, to] of segment a→b, far from this boundary, lies inside this polygon (its midpoint does). */
+  private containsStretch(ax: number, ay: number, bx: number, by: number, length: number, from: number, to: number): boolean {
+    const t = (from + to) / 2 / length;
+    const x = ax + t * (bx - ax);
+    const y = ay + t * (by - ay);
+    if (x < this.minX || x > this.maxX || y < this.minY || y > this.maxY) return false;
+    // Even-odd crossing count over every ring: holes count as outside.
+    let inside = false;
+    for (const ring of this.rings) {
+      for (let v = 0; v + 3 < ring.length; v += 2) {
+        const y1 = ring[v + 1]!;
+        const y2 = ring[v + 3]!;
+        if (y1 > y !== y2 > y && x < ring[v]! + ((y - y1) / (y2 - y1)) * (ring[v + 2]! - ring[v]!)) inside = !inside;
+      }
+    }
+    return inside;
+  }
+}

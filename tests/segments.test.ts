@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { PolygonBoundary, stretchNear } from '../pipeline/core/segments.js';
+
+/** A polygon's boundary from closed rings of [x, y] points. */
+const boundary = (...rings: Array<Array<[number, number]>>): PolygonBoundary =>
+  new PolygonBoundary(rings.map((ring) => Float64Array.from([...ring, ring[0]!].flat())));
+const square = (x: number, y: number, size: number): Array<[number, number]> => [[x, y], [x + size, y], [x + size, y + size], [x, y + size]];
+/** Lambert-93-sized coordinates, where rounding is real. */
+const X = 1_050_000;
+const Y = 6_840_000;
+
+describe('stretchNear', () => {
+  it('gives the stretch of a segment running along another within the tolerance', () => {
+    const [lo, hi] = stretchNear(0, 0, 10, 0, 10, 2, 0.0005, 5, 0.0005, 1e-3)!;
+    expect(lo).toBeCloseTo(2 - Math.sqrt(1e-6 - 0.0005 ** 2), 9);
+    expect(hi).toBeCloseTo(5 + Math.sqrt(1e-6 - 0.0005 ** 2), 9);
+  });
+  it('gives nothing for a segment farther than the tolerance, and a point for a crossing', () => {
+    expect(stretchNear(0, 0, 10, 0, 10, 2, 0.01, 5, 0.01, 1e-3)).toBeNull();
+    const [lo, hi] = stretchNear(0, 0, 10, 0, 10, 5, -1, 5, 1, 1e-3)!;
+    expect(hi - lo).toBeCloseTo(2e-3, 9);
+  });
+});
+
+describe('PolygonBoundary.mayOverlap (ingest overlap filter)', () => {
+  it('clears neighbours sharing an edge, also when one side has an extra vertex on it', () => {
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary(square(X + 10, Y, 10)))).toBe(false);
+    const tJunction: Array<[number, number]> = [[X + 10, Y], [X + 20, Y], [X + 20, Y + 10], [X + 10, Y + 10], [X + 10, Y + 3.3]];
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary(tJunction))).toBe(false);
+  });
+  it('flags shifted, contained and duplicated polygons', () => {
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary(square(X + 9.5, Y, 10)))).toBe(true);
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary(square(X + 2, Y + 2, 3)))).toBe(true);
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary(square(X, Y, 10)))).toBe(true);
+  });
+  it('flags a triangle spanning a square corner to corner (no vertex strictly inside, no proper crossing)', () => {
+    expect(boundary(square(X, Y, 10)).mayOverlap(boundary([[X, Y], [X + 10, Y], [X + 10, Y + 10]]))).toBe(true);
+  });
+  it('cannot clear an island filling a hole (its whole boundary runs along the other), so it asks GEOS', () => {
+    expect(boundary(square(X, Y, 30), square(X + 10, Y + 10, 10)).mayOverlap(boundary(square(X + 10, Y + 10, 10)))).toBe(true);
+  });
+});
