@@ -7,7 +7,7 @@
  * gzip uses a fixed level and no timestamp.
  *
  * @example
- * const { tiles, dropped } = buildPartitionTiles({ z: 12, x: 2133, y: 1412, zooms: [12, 14] }, layers, { budgetBytes: 500_000 });
+ * const { tiles, dropped } = buildPartitionTiles({ z: 12, x: 2133, y: 1412, zooms: [12, 14] }, { pieces, pieceLayers, layers }, { budgetBytes: 500_000, maxzoom: 14, areaById });
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -23,11 +23,31 @@ const GZIP_LEVEL = 6;
 
 export interface LayerInput {
   name: string;
-  /** Sorted by id; `id` is the piece id for land-use and change layers. */
+  /** Sorted by id. */
   features: GeoJSON.Feature[];
   zooms: [number, number];
   /** Land-use and change features may be dropped to meet the budget; territories may not. */
   droppable: boolean;
+}
+
+/**
+ * A layer drawn from the partition's pieces (land use per vintage, changes): the properties of each piece it
+ * holds. Pieces are cut once for all these layers, which then differ only by their properties.
+ */
+export interface PieceLayer {
+  name: string;
+  /** Piece id → properties; a piece without an entry is not in the layer. */
+  properties: Map<number, GeoJSON.GeoJsonProperties>;
+  zooms: [number, number];
+  droppable: boolean;
+}
+
+export interface PartitionFeatures {
+  /** Each piece once, sorted by id, with `id` the piece id (its properties are unused). */
+  pieces: GeoJSON.Feature[];
+  pieceLayers: PieceLayer[];
+  /** Layers with geometries of their own (territories). */
+  layers: LayerInput[];
 }
 
 export interface PartitionSpec {
@@ -81,23 +101,23 @@ function encode(layers: Record<string, GeoJSONVTTile>): Buffer {
 
 export function buildPartitionTiles(
   partition: PartitionSpec,
-  layers: LayerInput[],
+  input: PartitionFeatures,
   options: { budgetBytes: number; maxzoom: number; areaById: Map<number, number> },
 ): { tiles: BuiltTile[]; dropped: DropCounts } {
   const dropped: DropCounts = {};
-  const indexes = layers
+  const vtOptions = { maxZoom: options.maxzoom, indexMaxZoom: 0, extent: EXTENT, buffer: BUFFER };
+  const indexes = input.layers
     .filter((layer) => layer.features.length > 0)
-    .map((layer) => ({
-      layer,
-      index: new GeoJSONVT({ type: 'FeatureCollection', features: layer.features }, { maxZoom: options.maxzoom, indexMaxZoom: 0, extent: EXTENT, buffer: BUFFER }),
-    }));
+    .map((layer) => ({ layer, index: new GeoJSONVT({ type: 'FeatureCollection', features: layer.features }, vtOptions) }));
+  const pieceLayers = input.pieceLayers.filter((layer) => layer.properties.size > 0);
+  const pieceIndex = pieceLayers.length > 0 ? new GeoJSONVT({ type: 'FeatureCollection', features: input.pieces }, vtOptions) : null;
 
   // Tiles to cut: those under the partition that some feature's box touches, per zoom.
   const keys = new Set<string>();
-  for (const { layer } of indexes) {
-    const from = Math.max(layer.zooms[0], partition.zooms[0]);
-    const to = Math.min(layer.zooms[1], partition.zooms[1]);
-    for (const feature of layer.features) {
+  const addKeys = (features: GeoJSON.Feature[], zooms: [number, number]): void => {
+    const from = Math.max(zooms[0], partition.zooms[0]);
+    const to = Math.min(zooms[1], partition.zooms[1]);
+    for (const feature of features) {
       const box = featureBBox(feature.geometry);
       for (let z = from; z <= to; z++) {
         const scale = 2 ** (z - partition.z);
@@ -109,10 +129,16 @@ export function buildPartitionTiles(
         for (let x = minX; x <= maxX; x++) for (let y = minY; y <= maxY; y++) keys.add(`${z}/${x}/${y}`);
       }
     }
+  };
+  for (const { layer } of indexes) addKeys(layer.features, layer.zooms);
+  if (pieceIndex) {
+    const zooms: [number, number] = [Math.min(...pieceLayers.map((l) => l.zooms[0])), Math.max(...pieceLayers.map((l) => l.zooms[1]))];
+    addKeys(input.pieces, zooms);
   }
   const coords = [...keys].map((k) => k.split('/').map(Number) as [number, number, number]).map(([z, x, y]) => ({ z, x, y, tileId: zxyToTileId(z, x, y) }));
   coords.sort((a, b) => a.tileId - b.tileId);
 
+  const droppable = new Set([...input.layers, ...pieceLayers].filter((l) => l.droppable).map((l) => l.name));
   const tiles: BuiltTile[] = [];
   for (const { z, x, y, tileId } of coords) {
     const tileLayers: Record<string, GeoJSONVTTile> = {};
@@ -121,9 +147,21 @@ export function buildPartitionTiles(
       const tile = index.getTile(z, x, y);
       if (tile && tile.features.length > 0) tileLayers[layer.name] = tile;
     }
+    const pieceTile = pieceIndex?.getTile(z, x, y);
+    if (pieceTile) {
+      for (const layer of pieceLayers) {
+        if (z < layer.zooms[0] || z > layer.zooms[1]) continue;
+        const features: GeoJSONVTFeature[] = [];
+        for (const feature of pieceTile.features) {
+          const properties = layer.properties.get(Number(feature.id));
+          if (properties !== undefined) features.push({ ...feature, tags: properties } as GeoJSONVTFeature);
+        }
+        if (features.length > 0) tileLayers[layer.name] = { ...pieceTile, features };
+      }
+    }
     if (Object.keys(tileLayers).length === 0) continue;
     let gzip = encode(tileLayers);
-    if (gzip.length > options.budgetBytes) gzip = shrinkToBudget(tileLayers, layers, z, options, dropped);
+    if (gzip.length > options.budgetBytes) gzip = shrinkToBudget(tileLayers, droppable, z, options, dropped);
     tiles.push({ z, x, y, tileId, gzip, hash: createHash('sha256').update(gzip).digest('hex') });
   }
   return { tiles, dropped };
@@ -132,12 +170,11 @@ export function buildPartitionTiles(
 /** Drops the smallest droppable features, in growing shares, until the tile fits; counts what went. */
 function shrinkToBudget(
   tileLayers: Record<string, GeoJSONVTTile>,
-  layers: LayerInput[],
+  droppable: ReadonlySet<string>,
   z: number,
   options: { budgetBytes: number; areaById: Map<number, number> },
   dropped: DropCounts,
 ): Buffer {
-  const droppable = new Set(layers.filter((l) => l.droppable).map((l) => l.name));
   const candidates: Array<{ layer: string; id: number; area: number }> = [];
   for (const [name, tile] of Object.entries(tileLayers)) {
     if (!droppable.has(name)) continue;

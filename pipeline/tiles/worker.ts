@@ -9,7 +9,7 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { Lambert93, pixelMetres, tileBounds } from './geo.js';
 import { TERRITORY_ZOOMS, levelZooms, type Partition } from './plan.js';
-import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput } from './builder.js';
+import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput, type PieceLayer } from './builder.js';
 import {
   changeKind,
   changeLayer,
@@ -85,17 +85,17 @@ export class PartitionBuilder {
       addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
     }
 
-    const byLayer = new Map<string, LayerInput>();
-    const layer = (name: string, zooms: [number, number], droppable: boolean): LayerInput => {
-      let entry = byLayer.get(name);
-      if (!entry) byLayer.set(name, (entry = { name, features: [], zooms, droppable }));
+    const pieces: GeoJSON.Feature[] = [];
+    const pieceLayers = new Map<string, PieceLayer>();
+    const pieceLayer = (name: string): PieceLayer => {
+      let entry = pieceLayers.get(name);
+      if (!entry) pieceLayers.set(name, (entry = { name, properties: new Map(), zooms: [minzoom, maxzoom], droppable: true }));
       return entry;
     };
     const areaById = new Map<number, number>();
     for (const row of pieceRows) {
       const id = Number(row.id);
       areaById.set(id, Number(row.area_m2));
-      const geometry = this.lambert.geometryToLonLat(row.wkb as Uint8Array);
       const classes = (row.classes as Array<Record<string, unknown>>).map(
         (c): PieceClass => ({
           vintage: Number(c.vintage),
@@ -107,16 +107,16 @@ export class PartitionBuilder {
           destination: c.destination == null ? null : String(c.destination),
         }),
       );
-      for (const c of classes) {
-        layer(landuseLayer(c.vintage), [minzoom, maxzoom], true).features.push({ type: 'Feature', id, geometry, properties: landuseProperties(c) });
-      }
+      for (const c of classes) pieceLayer(landuseLayer(c.vintage)).properties.set(id, landuseProperties(c));
       for (const [from, to] of changePairs(classes)) {
         const kind = changeKind(from, to);
-        if (!kind) continue;
-        layer(changeLayer(from.vintage, to.vintage), [minzoom, maxzoom], true).features.push({ type: 'Feature', id, geometry, properties: changeProperties(from, to, kind) });
+        if (kind) pieceLayer(changeLayer(from.vintage, to.vintage)).properties.set(id, changeProperties(from, to, kind));
       }
+      // A piece no layer holds (no class at any vintage) is not drawn.
+      if (classes.length > 0) pieces.push({ type: 'Feature', id, geometry: this.lambert.geometryToLonLat(row.wkb as Uint8Array), properties: null });
     }
 
+    const territoryLayers = new Map<string, LayerInput>();
     const levels = Object.keys(TERRITORY_ZOOMS).filter((level) => {
       const z = levelZooms(level, minzoom, maxzoom);
       return z && z[0] <= partition.zooms[1] && z[1] >= partition.zooms[0];
@@ -126,7 +126,10 @@ export class PartitionBuilder {
       const territoryRows = (await this.conn.runAndReadAll(`SELECT * FROM terr WHERE ${where} AND level IN (${list}) ORDER BY level, code`)).getRowObjectsJS();
       territoryRows.forEach((row) => {
         const level = String(row.level);
-        layer(territoryLayer(level), levelZooms(level, minzoom, maxzoom)!, false).features.push({
+        const name = territoryLayer(level);
+        let layer = territoryLayers.get(name);
+        if (!layer) territoryLayers.set(name, (layer = { name, features: [], zooms: levelZooms(level, minzoom, maxzoom)!, droppable: false }));
+        layer.features.push({
           type: 'Feature',
           geometry: this.lambert.geometryToLonLat(row.wkb as Uint8Array),
           properties: territoryProperties(row),
@@ -134,8 +137,10 @@ export class PartitionBuilder {
       });
     }
 
-    const layers = [...byLayer.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const built = buildPartitionTiles(partition, layers, { budgetBytes: this.init.budgetBytes, maxzoom, areaById });
+    const byName = <L extends { name: string }>(a: L, b: L): number => (a.name < b.name ? -1 : 1);
+    const layers = [...territoryLayers.values()].sort(byName);
+    const sortedPieceLayers = [...pieceLayers.values()].sort(byName);
+    const built = buildPartitionTiles(partition, { pieces, pieceLayers: sortedPieceLayers, layers }, { budgetBytes: this.init.budgetBytes, maxzoom, areaById });
     for (const [name, perZoom] of Object.entries(built.dropped)) for (const [z, n] of Object.entries(perZoom)) addDrop(dropped, name, Number(z), n);
     const tiles = built.tiles.map((tile) => {
       writeSync(this.fd, tile.gzip);
@@ -143,7 +148,7 @@ export class PartitionBuilder {
       this.offset += tile.gzip.length;
       return ref;
     });
-    return { tiles, dropped, changeLayers: layers.filter((l) => l.name.startsWith('change_')).map((l) => l.name) };
+    return { tiles, dropped, changeLayers: sortedPieceLayers.filter((l) => l.name.startsWith('change_')).map((l) => l.name) };
   }
 }
 
