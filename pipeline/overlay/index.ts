@@ -60,7 +60,7 @@ export interface OverlayStats {
   partitions: number;
   /** Features of all staged vintages. */
   stagedPolygons: number;
-  /** Staged polygons read by the workers (those meeting several partition boxes are read once per partition). */
+  /** Staged polygons read by the workers (those meeting communes of several partitions are read once per partition). */
   polygonsRead: number;
   pieces: number;
   intersections: number;
