@@ -11,6 +11,7 @@
  *     sources, ingest: { profile: 'ocsge' }, territories, thresholds: null, cacheDir: 'cache/shards', workDir, jobs: 2,
  *   });
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { inStage, UserError } from '../core/errors.js';
@@ -23,7 +24,7 @@ import type { OverlayCommune, OverlayStats, VintageStats } from '../overlay/inde
 import type { ThresholdRules } from '../overlay/thresholds.js';
 import { computeShardsOnQueue } from '../queue/index.js';
 import { memoisedSha256, shardKey } from './key.js';
-import { computeShard, readShard, type ShardContent, type ShardIngestOptions, type ShardResult, type ShardTask } from './shard.js';
+import { computeShard, computeShardsInChildren, readShard, SHARD_FILE, shardDir, type ShardContent, type ShardIngestOptions, type ShardResult, type ShardTask } from './shard.js';
 
 export type { ShardIngestOptions, ShardTask } from './shard.js';
 
@@ -63,12 +64,7 @@ export async function buildShards(input: BuildShardsInput): Promise<ShardsOutput
   if (input.queue !== undefined) {
     results = await computeShardsOnQueue(tasks, { url: input.queue, cacheDir: input.cacheDir, logger });
   } else {
-    results = [];
-    for (const task of tasks) {
-      const result = await computeShard(task, { cacheDir: input.cacheDir, jobs: input.jobs, quiet: input.quiet, logger });
-      logger.info(`shards: ${task.id} ${result.reused ? 'reused' : `computed in ${result.seconds.toFixed(1)} s`} (${results.length + 1}/${tasks.length})`);
-      results.push(result);
-    }
+    results = await computeShardsHere(tasks, input, logger);
   }
   const reused = results.filter((r) => r.reused).length;
   logger.info(`shards: ${reused} shards reused, ${results.length - reused} computed`);
@@ -79,6 +75,35 @@ export async function buildShards(input: BuildShardsInput): Promise<ShardsOutput
   const manifest = mergeManifests(input.sources, contents);
   const stats = mergeStats(manifest, contents, (performance.now() - started) / 1000);
   return { pieceParquet, pieceClassParquet, manifest, stats, shards: { total: results.length, reused, computed: results.length - reused } };
+}
+
+/**
+ * Shards computed by this process. With several to compute, `jobs` of them run at once, one job each: a shard's
+ * three vintages on two jobs leave one idle while the third is staged, and its overlay's last partition too.
+ */
+async function computeShardsHere(tasks: ShardTask[], input: BuildShardsInput, logger: Logger): Promise<ShardResult[]> {
+  let done = 0;
+  const report = (result: ShardResult): void =>
+    logger.info(`shards: ${result.id} ${result.reused ? 'reused' : `computed in ${result.seconds.toFixed(1)} s`} (${++done}/${tasks.length})`);
+  const missing = tasks.filter((task) => !existsSync(path.join(shardDir(input.cacheDir, task.key), SHARD_FILE)));
+  if (input.jobs > 1 && missing.length > 1) {
+    const computed = await computeShardsInChildren(missing, { cacheDir: input.cacheDir, jobs: Math.min(input.jobs, missing.length), quiet: input.quiet, onResult: report });
+    const byId = new Map(computed.map((result) => [result.id, result]));
+    const results: ShardResult[] = [];
+    for (const task of tasks) {
+      const result = byId.get(task.id) ?? (await computeShard(task, { cacheDir: input.cacheDir, jobs: 1, logger }));
+      if (!byId.has(task.id)) report(result);
+      results.push(result);
+    }
+    return results;
+  }
+  const results: ShardResult[] = [];
+  for (const task of tasks) {
+    const result = await computeShard(task, { cacheDir: input.cacheDir, jobs: input.jobs, quiet: input.quiet, logger });
+    report(result);
+    results.push(result);
+  }
+  return results;
 }
 
 /**

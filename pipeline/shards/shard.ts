@@ -140,6 +140,31 @@ export async function computeShardInChild(task: ShardTask, options: Omit<ShardRu
   return result!;
 }
 
+/**
+ * Several shards at once, `jobs` child processes computing one shard each (with one job), the largest first so
+ * that the last to finish is a small one. `onResult` hears of each shard as it ends; results are in task order.
+ */
+export async function computeShardsInChildren(
+  tasks: ShardTask[],
+  options: Omit<ShardRunOptions, 'logger' | 'jobs'> & { jobs: number; onResult: (result: ShardResult) => void },
+): Promise<ShardResult[]> {
+  const size = (task: ShardTask): number => task.communes.reduce((sum, c) => sum + c.area_m2, 0);
+  const order = tasks.map((_, i) => i).sort((a, b) => size(tasks[b]!) - size(tasks[a]!) || a - b);
+  const { onResult, jobs, ...rest } = options;
+  const results = await runInWorkers<never, ShardChildTask, ShardResult>({
+    module: import.meta.url,
+    basename: 'worker',
+    jobs,
+    tasks: order.map((i) => ({ task: tasks[i]!, options: { ...rest, jobs: 1 } })),
+    stage: 'shard',
+    shard: ({ task }) => task.id,
+    onResult,
+  });
+  const inTaskOrder: ShardResult[] = new Array(tasks.length);
+  order.forEach((i, k) => (inTaskOrder[i] = results[k]!));
+  return inTaskOrder;
+}
+
 /** A département no vintage applies to: its communes still become pieces, without classes. */
 async function emptyStage(stageDir: string, ingest: ShardIngestOptions): Promise<StageManifest> {
   const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: loadNomenclature().version, profile: loadProfile(ingest.profile ?? 'ocsge').name, vintages: [] };
