@@ -127,20 +127,29 @@ function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>):
     const source = input.layers.get(0);
     const target = output.layers.create(source.name, source.srs, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
     source.fields.forEach((field) => void target.fields.add(field));
+    const count = (category: number, area: number): void => {
+      resolved.staged++;
+      resolved.areaM2 += area;
+      resolved.byCategory.set(category, (resolved.byCategory.get(category) ?? 0) + area);
+    };
     let k = 0;
     for (let f = source.features.first(); f; f = source.features.next(), k++) {
-      const polygons = cuts.get(k) ?? [f.getGeometry() as gdal.Polygon];
-      const fields = f.fields.toObject() as Record<string, unknown>;
-      for (const polygon of polygons) {
+      const category = Number(f.fields.get('category'));
+      const cut = cuts.get(k);
+      if (!cut) {
+        // Same schema: the feature is copied as it is, natively (reading its fields into JS cost more than the rest).
+        target.features.add(f);
+        count(category, Number(f.fields.get('area_m2')));
+        continue;
+      }
+      for (const polygon of cut) {
         const area = polygon.getArea();
         const out = new gdal.Feature(target);
-        out.fields.set({ ...fields, area_m2: area });
+        out.setFrom(f);
+        out.fields.set('area_m2', area);
         out.setGeometry(polygon);
         target.features.add(out);
-        resolved.staged++;
-        resolved.areaM2 += area;
-        const category = Number(fields['category']);
-        resolved.byCategory.set(category, (resolved.byCategory.get(category) ?? 0) + area);
+        count(category, area);
       }
     }
   } finally {
