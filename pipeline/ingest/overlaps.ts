@@ -14,7 +14,6 @@
  *   if (resolved) staged = resolved.staged; // the file now holds a partition
  */
 import { rename, rm } from 'node:fs/promises';
-import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { areaOf, polygonalParts, polygonCoordinates, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PolygonBoundary } from '../core/segments.js';
@@ -56,16 +55,9 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
     const layer = sequential.layers.get(0);
     const boxes: number[] = [];
     const fids: number[] = [];
-    for (let f = layer.features.first(); f; f = layer.features.next()) {
-      const e = f.getGeometry()!.getEnvelope();
-      boxes.push(e.minX, e.minY, e.maxX, e.maxY);
-      fids.push(f.fid);
-    }
     const cuts = new Map<number, gdal.Polygon[]>();
-    if (fids.length < 2) return cuts;
-    const index = new Flatbush(fids.length);
-    for (let k = 0; k < fids.length; k++) index.add(boxes[4 * k]!, boxes[4 * k + 1]!, boxes[4 * k + 2]!, boxes[4 * k + 3]!);
-    index.finish();
+    // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
+    const earlierBoxes = new BoxGrid(layer.getExtent(), layer.features.count());
 
     const cache = new Map<number, gdal.Geometry>();
     const randomLayer = random.layers.get(0);
@@ -90,13 +82,17 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
     let k = 0;
     for (let f = layer.features.first(); f; f = layer.features.next(), k++) {
       const geometry = f.getGeometry()!;
+      const e = geometry.getEnvelope();
+      boxes.push(e.minX, e.minY, e.maxX, e.maxY);
+      fids.push(f.fid);
       cache.set(k, geometry);
       cache.delete(k - CACHE);
       boundaries.delete(k - CACHE);
-      const earlier = index
-        .search(boxes[4 * k]!, boxes[4 * k + 1]!, boxes[4 * k + 2]!, boxes[4 * k + 3]!)
-        .filter((j) => j < k && overlapsBox(j, k))
+      const earlier = earlierBoxes
+        .candidates(e, k)
+        .filter((j) => overlapsBox(j, k))
         .sort((a, b) => a - b);
+      earlierBoxes.add(e, k);
       const taken: gdal.Polygon[] = [];
       for (const j of earlier) {
         // Neighbours that provably only touch (the common case) spare a GEOS intersection.
@@ -157,4 +153,49 @@ function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>):
     output.close();
   }
   return resolved;
+}
+
+/**
+ * Boxes added one by one and looked up by box: a uniform grid whose cells are about twice a polygon's typical size
+ * (the layer's extent over its feature count), so that each box sits in a few cells.
+ */
+class BoxGrid {
+  private readonly cells = new Map<number, number[]>();
+  /** The last lookup that returned each id, so that a box in several cells comes back once. */
+  private readonly seenBy: number[] = [];
+  private readonly cell: number;
+  private readonly columns: number;
+
+  constructor(private readonly extent: gdal.Envelope, features: number) {
+    const area = Math.max(extent.maxX - extent.minX, 1) * Math.max(extent.maxY - extent.minY, 1);
+    this.cell = 2 * Math.sqrt(area / Math.max(features, 1));
+    this.columns = Math.floor((extent.maxX - extent.minX) / this.cell) + 1;
+  }
+
+  add(box: gdal.Envelope, id: number): void {
+    this.forCells(box, (key) => {
+      const list = this.cells.get(key);
+      if (list) list.push(id);
+      else this.cells.set(key, [id]);
+    });
+  }
+
+  /** Ids whose cells meet the box (their boxes may still miss it). */
+  candidates(box: gdal.Envelope, lookup: number): number[] {
+    const found: number[] = [];
+    this.forCells(box, (key) => {
+      for (const id of this.cells.get(key) ?? []) {
+        if (this.seenBy[id] === lookup) continue;
+        this.seenBy[id] = lookup;
+        found.push(id);
+      }
+    });
+    return found;
+  }
+
+  private forCells(box: gdal.Envelope, visit: (key: number) => void): void {
+    const column = (x: number): number => Math.min(this.columns - 1, Math.max(0, Math.floor((x - this.extent.minX) / this.cell)));
+    const row = (y: number): number => Math.max(0, Math.floor((y - this.extent.minY) / this.cell));
+    for (let r = row(box.minY); r <= row(box.maxY); r++) for (let c = column(box.minX); c <= column(box.maxX); c++) visit(r * this.columns + c);
+  }
 }
