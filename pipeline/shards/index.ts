@@ -1,8 +1,9 @@
 /**
- * Shards stage: ingest + overlay one département at a time. A shard's result (its communes' pieces and piece
+ * Shards stage: ingest + overlay per département. A shard's result (its communes' pieces and piece
  * classes, the staged-vintage manifest and overlay stats) is a folder of the shard cache named by a content
- * hash of everything it depends on (key.ts), reused whenever the key matches. Shards are computed here one
- * after the other, or by `ocs-zan worker` processes through a Redis queue (pipeline/queue/); either way they
+ * hash of everything it depends on (key.ts), reused whenever the key matches. Shards are computed here (`jobs`
+ * at once in child processes when several are missing, else one after the other with `jobs` workers each), or
+ * by `ocs-zan worker` processes through a Redis queue (pipeline/queue/); either way they
  * are merged here into one `piece.parquet` and `piece_class.parquet` numbered as a single overlay would.
  * See docs/SCALE-OUT.md.
  *
