@@ -52,6 +52,15 @@ describe('cli', () => {
   });
 });
 
+describe('pipes', () => {
+  it('stops quietly when the reader is gone before it writes (ocs-zan … | head)', () => {
+    const script = `${JSON.stringify(process.execPath)} --import tsx cli/bin.ts run --help | true; echo "exit=\${PIPESTATUS[0]}"`;
+    const result = spawnSync('bash', ['-c', script], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    expect(result.stdout.trim()).toBe('exit=0');
+    expect(result.stderr).not.toMatch(/EPIPE/);
+  });
+});
+
 describe('errors', () => {
   it('prints a user error as one line naming file, layer, feature and remedy', () => {
     const error = new StageError('ingest', '2019', new UserError('unknown code CS9.9', { file: 'a.gpkg', layer: 'ocs', feature: 'X1', remedy: 'map it in a profile' }));
