@@ -15,13 +15,13 @@ import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { classify } from '../nomenclature/classify.js';
 import { loadNomenclature, loadProfile } from '../nomenclature/loader.js';
 import type { Logger } from '../pipeline/core/log.js';
 import { PROJECT_ROOT } from '../pipeline/core/paths.js';
 import { sqlString } from '../pipeline/core/sql.js';
 import { runPipeline, type RunSummary } from '../pipeline/run.js';
+import { openDuckDB } from '../pipeline/core/duckdb.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const PG_PACKAGE = 'postgresql-15-postgis-3';
@@ -232,7 +232,7 @@ const csvRows = (text: string): string[][] => text.split('\n').filter(Boolean).m
 
 /** ocs-zan's commune stock per vintage and flux per consecutive period, keyed like the PostGIS values. */
 async function readOcsZanValues(db: string): Promise<Map<string, number>> {
-  const instance = await DuckDBInstance.create(db, { access_mode: 'READ_ONLY' });
+  const instance = await openDuckDB(db, { access_mode: 'READ_ONLY' });
   const conn = await instance.connect();
   try {
     const values = new Map<string, number>();

@@ -11,12 +11,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { createLogger } from '../pipeline/core/log.js';
 import { processTreeRssBytes } from '../pipeline/core/resources.js';
 import { buildTiles } from '../pipeline/tiles/index.js';
 import { buildTilesTestDb } from '../fixtures/generator/tiles-db.js';
+import { openDuckDB } from '../pipeline/core/duckdb.js';
 
 export interface TilesBenchResult {
   name: 'tiles';
@@ -36,7 +36,7 @@ export interface TilesBenchResult {
 
 /** Keeps only the last vintage's classes, so the archive holds one land-use layer (plus territories). */
 async function lastVintageOnly(db: string): Promise<{ vintage: number; pieces: number }> {
-  const instance = await DuckDBInstance.create(db);
+  const instance = await openDuckDB(db);
   const conn = await instance.connect();
   try {
     const vintage = Number((await conn.runAndReadAll(`SELECT max(vintage) AS v FROM piece_class`)).getRowObjectsJS()[0]!.v);
@@ -51,7 +51,7 @@ async function lastVintageOnly(db: string): Promise<{ vintage: number; pieces: n
 
 /** The land-use layer of one vintage as a GeoPackage in EPSG:2154 (what ogr2ogr reads). */
 async function exportLanduse(db: string, vintage: number, gpkg: string): Promise<void> {
-  const instance = await DuckDBInstance.create(db, { access_mode: 'READ_ONLY' });
+  const instance = await openDuckDB(db, { access_mode: 'READ_ONLY' });
   const conn = await instance.connect();
   const out = gdal.open(gpkg, 'w', 'GPKG');
   try {

@@ -1,6 +1,5 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { loadNomenclature } from '../nomenclature/loader.js';
 import { loadVintageYears } from '../nomenclature/vintage-years.js';
 import { inStage, UserError } from './core/errors.js';
@@ -25,6 +24,7 @@ import { readTerritories, territoryGeometries, type ReadTerritoriesInput, type T
 import { buildTiles, DEFAULT_ZOOMS } from './tiles/index.js';
 import type { IgnDifferenceSource, StageManifest } from './core/types.js';
 import { TOOL_VERSION } from './core/version.js';
+import { openDuckDB } from './core/duckdb.js';
 
 /**
  * The whole pipeline in one call: territories → shards (ingest + overlay per département, reused from the
@@ -332,7 +332,7 @@ async function trajectoryMetadata(input: RunInput, cerema: CeremaReport | null):
 
 /** The commune rows of check_ign_difference with a gap of at least 1 cm², largest first. */
 async function largestIgnGaps(dbPath: string): Promise<IgnGap[]> {
-  const instance = await DuckDBInstance.create(dbPath, { storage_compatibility_version: 'latest', access_mode: 'READ_ONLY' });
+  const instance = await openDuckDB(dbPath, { storage_compatibility_version: 'latest', access_mode: 'READ_ONLY' });
   const connection = await instance.connect();
   try {
     const reader = await connection.runAndReadAll(
@@ -347,7 +347,7 @@ async function largestIgnGaps(dbPath: string): Promise<IgnGap[]> {
 }
 
 async function recordTimings(dbPath: string, stages: StageTiming[], seconds: number, jobs: number): Promise<void> {
-  const instance = await DuckDBInstance.create(dbPath, { storage_compatibility_version: 'latest' });
+  const instance = await openDuckDB(dbPath, { storage_compatibility_version: 'latest' });
   const connection = await instance.connect();
   try {
     const rows: Array<[string, string]> = [

@@ -1,5 +1,52 @@
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import { mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { UserError } from './errors.js';
 import { sqlString } from './sql.js';
+
+/** Environment variable bounding each DuckDB instance's memory (DuckDB size syntax: `512MB`, `2GB`). */
+export const DUCKDB_MEMORY_ENV = 'OCS_ZAN_DUCKDB_MEMORY';
+/**
+ * DuckDB's own default, 80 % of RAM per instance, let the tile index's sort of the region's 9.4 M pieces hold
+ * 15 GB; with a bound, sorts and joins spill to disk instead.
+ */
+const DEFAULT_DUCKDB_MEMORY = '1GB';
+const DUCKDB_SIZE = /^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
+
+let spillRoot: string | undefined;
+let instancesOpened = 0;
+
+/** This process's folder for DuckDB spill files (one sub-folder per instance), removed when the process exits. */
+function spillDirectory(): string {
+  if (spillRoot === undefined) {
+    const root = path.join(os.tmpdir(), `ocs-zan-duckdb-${process.pid}`);
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+    spillRoot = root;
+  }
+  instancesOpened += 1;
+  // DuckDB creates the last folder of temp_directory only.
+  const folder = path.join(spillRoot, String(instancesOpened));
+  mkdirSync(folder, { recursive: true });
+  return folder;
+}
+
+export function duckdbMemoryLimit(): string {
+  const value = process.env[DUCKDB_MEMORY_ENV]?.trim() || DEFAULT_DUCKDB_MEMORY;
+  if (!DUCKDB_SIZE.test(value)) {
+    throw new UserError(`${DUCKDB_MEMORY_ENV}=${value} is not a size`, { remedy: `set it like 512MB or 2GB, or unset it for ${DEFAULT_DUCKDB_MEMORY}` });
+  }
+  return value;
+}
+
+/**
+ * Opens a DuckDB database (a file or `:memory:`) with bounded memory: `memory_limit` from OCS_ZAN_DUCKDB_MEMORY
+ * (default 1GB) and spill files in the system's temp folder rather than beside the database or in the working
+ * directory. `options` are DuckDB settings (access_mode, threads, …).
+ */
+export async function openDuckDB(database: string, options: Record<string, string> = {}): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(database, { memory_limit: duckdbMemoryLimit(), temp_directory: spillDirectory(), ...options });
+}
 
 /** One value of a row to append; null appends SQL NULL. */
 export type Cell = string | number | bigint | boolean | Uint8Array | null;

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import { isGeometryType, listTables, tableColumns, type ColumnInfo } from './index.js';
 import { sqlIdentifier, sqlString } from '../core/sql.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 /**
  * Canonical dump of one table, from a Parquet file or a DuckDB database, so that tests compare text
@@ -30,7 +30,7 @@ export async function readTableDump(spec: string): Promise<TableDump> {
   const file = hash >= 0 ? spec.slice(0, hash) : spec;
   const table = hash >= 0 ? spec.slice(hash + 1) : undefined;
   if (!existsSync(file)) throw new UserError('file not found', { file });
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const instance = await openDuckDB(':memory:', { threads: '1' });
   const connection = await instance.connect();
   try {
     let from: string;

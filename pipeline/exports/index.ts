@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { sqlIdentifier, sqlString } from '../core/sql.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 /**
  * Exports stage: every table of the output database to `OUT/parquet/<table>.parquet` (GeoParquet with
@@ -76,7 +77,7 @@ async function writeExports(input: ExportInput): Promise<ExportResult> {
   const started = performance.now();
   const logger = input.logger ?? silentLogger;
   if (!existsSync(input.dbPath)) throw new UserError('database not found', { file: input.dbPath, remedy: 'run `ocs-zan run` first' });
-  const instance = await DuckDBInstance.create(input.dbPath, { access_mode: 'READ_ONLY', threads: '1' });
+  const instance = await openDuckDB(input.dbPath, { access_mode: 'READ_ONLY', threads: '1' });
   const connection = await instance.connect();
   try {
     const available = await listTables(connection);

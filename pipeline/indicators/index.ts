@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { inStage, UserError } from '../core/errors.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { unionMembers } from '../core/polygons.js';
-import { appendRows } from '../core/duckdb.js';
+import { appendRows, openDuckDB } from '../core/duckdb.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { LAMBERT93_PROJJSON_PATH } from '../core/paths.js';
 import { sqlList, sqlString } from '../core/sql.js';
@@ -109,7 +109,7 @@ async function buildOutputDb(input: IndicatorsInput): Promise<IndicatorsOutput> 
   // The caller owns the output directory: the database is replaced whole, never left half-written.
   return AtomicOutput.write(input.dbPath, { force: true }, async (tempPath) => {
     // The latest storage format is the one that keeps the CRS of GEOMETRY columns across a reopen.
-    const instance = await DuckDBInstance.create(tempPath, { storage_compatibility_version: 'latest' });
+    const instance = await openDuckDB(tempPath, { storage_compatibility_version: 'latest' });
     const connection = await instance.connect();
     try {
       await writeTerritoryTables(connection, input.territories);

@@ -23,7 +23,7 @@ import { applyComments, applyViewComments, INDICATOR_COMMENTS } from './comments
  * levels combine communes by vintage rank: rank k of a territory is every commune's k-th vintage.
  *
  * @example
- * const db = await DuckDBInstance.create('OUT/ocs.duckdb');
+ * const db = await openDuckDB('OUT/ocs.duckdb');
  * const connection = await db.connect();
  * await runIndicatorSql(connection, { trajectory: loadZanRules().trajectory, cerema: true, planningDocuments: false });
  */

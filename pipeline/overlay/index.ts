@@ -13,7 +13,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { inStage, StageError, UserError } from '../core/errors.js';
 import { mortonKey } from '../core/polygons.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -24,6 +23,7 @@ import { runInWorkers } from '../core/worker-pool.js';
 import type { CommuneVintageArea, PartitionCommune, PartitionResult, PartitionTask, WorkerVintage } from './worker.js';
 import type { ThresholdRules } from './thresholds.js';
 import { sqlList, sqlString } from '../core/sql.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 /** What the overlay needs of a commune (a shard's communes travel without their names). */
 export type OverlayCommune = Pick<Commune, 'code' | 'departement' | 'geomWkb' | 'area_m2'>;
@@ -178,7 +178,7 @@ async function runPartitions(tasks: PartitionTask[], jobs: number, logger: Logge
 
 /** Merges the parts: one global order (commune, centroid, area, classes, geometry), then ids 1…n. */
 async function mergeParts(results: PartitionResult[], piecePath: string, classPath: string): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const instance = await openDuckDB(':memory:', { threads: '1' });
   const conn = await instance.connect();
   try {
     await conn.run(`CREATE TABLE ids AS

@@ -13,14 +13,13 @@
 import path from 'node:path';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import { polygonHash, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
 import { loadNomenclature } from '../../nomenclature/loader.js';
 import { serveTasks } from '../core/worker-pool.js';
-import { appendRows } from '../core/duckdb.js';
+import { appendRows, openDuckDB } from '../core/duckdb.js';
 import { sqlString } from '../core/sql.js';
 
 export interface WorkerVintage {
@@ -389,7 +388,7 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
 
 
 async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string, classFile: string): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const instance = await openDuckDB(':memory:', { threads: '1' });
   const conn = await instance.connect();
   try {
     await conn.run(`CREATE TABLE piece_part (part INTEGER, pkey BIGINT, commune_code VARCHAR, kx BIGINT, ky BIGINT, ka BIGINT,

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import Flatbush from 'flatbush';
 import pLimit from 'p-limit';
 import { inStage, UserError } from '../core/errors.js';
@@ -24,6 +24,7 @@ import { renderPortraitMarkdown } from './render-markdown.js';
 import { ringsBbox } from '../core/wkb.js';
 import { sqlString } from '../core/sql.js';
 import { TERRITORY_LEVELS_TOP_DOWN, type TerritoryLevel } from '../core/territory-levels.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 export interface BuildPortraitsInput {
   /** `ocs.duckdb` written by `ocs-zan run` (opened read-write: the portrait tables are added). */
@@ -116,7 +117,7 @@ export async function buildPortraits(input: BuildPortraitsInput): Promise<BuildP
   const db = path.resolve(input.db);
   if (!existsSync(db)) throw new UserError('database not found', { file: db, remedy: 'run `ocs-zan run` first or fix --db' });
   const output = await AtomicOutput.create(input.out, { force: input.force, directory: true, inputs: [db] });
-  const instance = input.connection ? null : await DuckDBInstance.create(db);
+  const instance = input.connection ? null : await openDuckDB(db);
   const connection = input.connection ?? (await instance!.connect());
   try {
     const data = await inStage('portraits', 'tables', async () => {

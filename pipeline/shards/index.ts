@@ -14,7 +14,6 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
@@ -26,6 +25,7 @@ import type { ThresholdRules } from '../overlay/thresholds.js';
 import { computeShardsOnQueue } from '../queue/index.js';
 import { memoisedSha256, shardKey } from './key.js';
 import { computeShard, computeShardsInChildren, readShard, SHARD_FILE, shardDir, type ShardContent, type ShardIngestOptions, type ShardResult, type ShardTask } from './shard.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 export type { ShardIngestOptions, ShardTask } from './shard.js';
 
@@ -144,7 +144,7 @@ async function mergePieces(results: ShardResult[], contents: ShardContent[], pie
   }
   const union = (file: string, columns: string): string =>
     results.map((r, i) => `SELECT piece_id + ${offsets[i]} AS piece_id, ${columns} FROM read_parquet(${sqlString(path.join(r.dir, file))})`).join(' UNION ALL ');
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const instance = await openDuckDB(':memory:', { threads: '1' });
   const conn = await instance.connect();
   try {
     await AtomicOutput.write(piecePath, { force: true }, (temp) =>

@@ -9,11 +9,10 @@
  * @example
  * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14 });
  */
-import { DuckDBInstance } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
-import { appendRows, type Cell } from '../core/duckdb.js';
+import { appendRows, type Cell, openDuckDB } from '../core/duckdb.js';
 import { type BBox, wkbBBox } from '../core/wkb.js';
 import { Lambert93, tileRange } from './geo.js';
 import { buildLegend, type LegendEntry } from './legend.js';
@@ -71,7 +70,7 @@ export function levelZooms(level: string, minzoom: number, maxzoom: number): [nu
 
 export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan> {
   const logger = input.logger ?? silentLogger;
-  const instance = await DuckDBInstance.create(input.indexPath);
+  const instance = await openDuckDB(input.indexPath);
   const conn = await instance.connect();
   try {
     await conn.run(`ATTACH ${sqlString(input.db)} AS src (READ_ONLY)`);

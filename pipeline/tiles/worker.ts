@@ -6,7 +6,7 @@
  * Memory is bounded by one partition.
  */
 import { openSync, writeSync, closeSync } from 'node:fs';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
 import { Lambert93, pixelMetres, tileBounds } from './geo.js';
 import { TERRITORY_ZOOMS, levelZooms, type Partition } from './plan.js';
 import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput, type PieceLayer } from './builder.js';
@@ -23,6 +23,7 @@ import {
 } from './layers.js';
 import type { TileRef } from './pmtiles-writer.js';
 import { serveTasks } from '../core/worker-pool.js';
+import { openDuckDB } from '../core/duckdb.js';
 
 export interface WorkerInit {
   indexPath: string;
@@ -58,7 +59,7 @@ export class PartitionBuilder {
   ) {}
 
   static async create(init: WorkerInit): Promise<PartitionBuilder> {
-    const instance = await DuckDBInstance.create(init.indexPath, { access_mode: 'READ_ONLY' });
+    const instance = await openDuckDB(init.indexPath, { access_mode: 'READ_ONLY' });
     const conn = await instance.connect();
     return new PartitionBuilder(init, instance, conn, openSync(init.blobFile, 'w'));
   }
