@@ -12,6 +12,7 @@
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { appendRows, type Cell, openDuckDB } from '../core/duckdb.js';
 import { type BBox, wkbBBox } from '../core/wkb.js';
 import { Lambert93, tileRange } from './geo.js';
@@ -30,6 +31,8 @@ export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
 const REQUIRED_TABLES = ['piece', 'piece_class', 'territory', 'v_territory_summary'];
 // Grid cell (metres) of the sort key: small enough for pruning, large enough to keep neighbours together.
 const SORT_CELL_M = 10_000;
+/** Pieces whose classes are gathered per statement (about 30 MB of aggregate state, so that a 256MB bound is enough). */
+const CLASS_BATCH_PIECES = 100_000;
 
 export interface TileIndexInput {
   db: string;
@@ -59,6 +62,21 @@ export interface TilePlan {
   territories: number;
 }
 
+
+/**
+ * Table `cls`: each piece's classes as one list, ordered by vintage. Built by ranges of piece ids because a list
+ * aggregate does not spill: over the region's 28 M class rows at once it outgrew DuckDB's memory bound.
+ * `piece_class` is sorted by piece id, so each range reads only its own row groups.
+ */
+async function collectClasses(conn: DuckDBConnection): Promise<void> {
+  const range = (await conn.runAndReadAll(`SELECT coalesce(min(piece_id), 0)::DOUBLE AS lo, coalesce(max(piece_id), -1)::DOUBLE AS hi FROM src.piece_class`)).getRowObjectsJS()[0]!;
+  const classesOf = (from: number): string => `
+    SELECT piece_id, list(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
+                                      artificialised := artificialised, enaf := enaf, destination := destination) ORDER BY vintage) AS classes
+    FROM src.piece_class WHERE piece_id >= ${from} AND piece_id < ${from + CLASS_BATCH_PIECES} GROUP BY piece_id`;
+  await conn.run(`CREATE TABLE cls AS ${classesOf(Number(range.lo))}`);
+  for (let from = Number(range.lo) + CLASS_BATCH_PIECES; from <= Number(range.hi); from += CLASS_BATCH_PIECES) await conn.run(`INSERT INTO cls ${classesOf(from)}`);
+}
 
 /** Visible zoom range of a territory level inside [minzoom, maxzoom], or null when it falls outside. */
 export function levelZooms(level: string, minzoom: number, maxzoom: number): [number, number] | null {
@@ -132,17 +150,14 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     }
     appender.closeSync();
     appendConn.closeSync();
+    await collectClasses(conn);
     await conn.run(`
       CREATE TABLE feat AS
-      WITH cls AS (
-        SELECT piece_id, list(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
-                                          artificialised := artificialised, enaf := enaf, destination := destination) ORDER BY vintage) AS classes
-        FROM src.piece_class GROUP BY piece_id
-      )
       SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
       FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id)
       ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
     await conn.run(`DROP TABLE piece_bbox`);
+    await conn.run(`DROP TABLE cls`);
 
     // Territories with their headline indicators, as the indicators stage summarises them.
     const territoryRows = (
