@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DUCKDB_MEMORY_ENV, openDuckDB } from '../pipeline/core/duckdb.js';
-import { UserError } from '../pipeline/core/errors.js';
+import { describeError, EXIT_USER, StageError, UserError } from '../pipeline/core/errors.js';
 import { sqlString } from '../pipeline/core/sql.js';
 
 describe('openDuckDB', () => {
@@ -37,6 +37,19 @@ describe('openDuckDB', () => {
       instance.closeSync();
     }
     expect(existsSync(path.join(process.cwd(), '.tmp'))).toBe(false);
+  });
+
+  it('reports running out of the bound as a user error naming the setting', async () => {
+    process.env[DUCKDB_MEMORY_ENV] = '32MB';
+    const instance = await openDuckDB(':memory:', { threads: '1' });
+    const conn = await instance.connect();
+    // List aggregates do not spill.
+    const failure = await conn.run(`SELECT i % 1000000 AS k, list(i) FROM range(5000000) t(i) GROUP BY k`).then(() => null, (error: unknown) => error);
+    conn.closeSync();
+    instance.closeSync();
+    const { text, exitCode } = describeError(new StageError('tiles', undefined, failure));
+    expect(exitCode).toBe(EXIT_USER);
+    expect(text).toMatch(/^ocs-zan: error: tiles: DuckDB needed more memory than its bound .*OCS_ZAN_DUCKDB_MEMORY=4GB/);
   });
 
   it(`refuses a ${DUCKDB_MEMORY_ENV} that is not a size`, async () => {

@@ -73,16 +73,22 @@ export async function inStage<T>(stage: string, shard: string | undefined, work:
   }
 }
 
-/** Conditions of the machine, not bugs, whoever raised them (node, DuckDB, GDAL, a worker): errno code, message pattern, what to say. */
+/** Conditions of the machine or its settings, not bugs, whoever raised them (node, DuckDB, GDAL, a worker): errno code, message pattern, what to say. */
 const ENVIRONMENT_FAULTS: Array<{ codes: string[]; pattern?: RegExp; message: string; remedy: string }> = [
   { codes: ['ENOSPC'], pattern: /no space left on device/i, message: 'disk full', remedy: 'free some space or choose an output on another disk' },
   { codes: ['EDQUOT'], pattern: /disk quota exceeded/i, message: 'disk quota exceeded', remedy: 'free some space or choose an output on another disk' },
   { codes: ['EROFS'], pattern: /read-only file ?system/i, message: 'read-only filesystem', remedy: 'choose an output on a writable disk' },
   { codes: ['EACCES', 'EPERM'], message: 'permission denied', remedy: 'choose a path you may write, or fix its permissions' },
   { codes: ['ENOTDIR'], message: 'a parent of this path is a file, not a folder', remedy: 'fix the path' },
+  {
+    codes: [],
+    pattern: /Out of Memory Error/,
+    message: 'DuckDB needed more memory than its bound (OCS_ZAN_DUCKDB_MEMORY, default 1GB)',
+    remedy: 'raise OCS_ZAN_DUCKDB_MEMORY, e.g. OCS_ZAN_DUCKDB_MEMORY=4GB, or lower --jobs',
+  },
 ];
 
-/** The UserError an OS-level failure (disk full, read-only filesystem, permissions) stands for, or null for anything else. */
+/** The UserError an OS-level failure (disk full, read-only filesystem, permissions, DuckDB's memory bound) stands for, or null for anything else. */
 export function environmentError(error: unknown): UserError | null {
   if (!(error instanceof Error)) return null;
   const { code, path: file } = error as NodeJS.ErrnoException;
