@@ -10,6 +10,7 @@
  *   npm run bench                      # Bas-Rhin (67)
  *   npm run bench -- --dep 68          # another département
  *   npm run bench -- --region          # all 10 Grand Est départements as 10 département shards (goal: 30 min, 4 GB)
+ *   npm run bench -- --region --cache .cache/bench/cache   # keep the shards: a second run times the later stages alone
  *   npm run bench -- --no-gdal         # skip the ogr2ogr comparison
  *   npm run bench -- --peer postgis    # only the PostGIS peer comparison
  *
@@ -45,6 +46,7 @@ interface BenchFlags {
   maxzoom: number;
   gdal: boolean;
   peer?: 'postgis';
+  cache?: string;
   quiet: boolean;
 }
 
@@ -112,6 +114,7 @@ async function main(flags: BenchFlags): Promise<void> {
     jobs: flags.jobs,
     force: true,
     tiles: { minzoom: 6, maxzoom: flags.maxzoom },
+    ...(flags.cache !== undefined ? { cacheDir: path.resolve(flags.cache) } : {}),
     quiet: flags.quiet,
     logger,
   });
@@ -121,6 +124,7 @@ async function main(flags: BenchFlags): Promise<void> {
   const area = summary.manifest.vintages.reduce((sum, v) => sum + v.areaM2, 0) / VINTAGES.length / 1e6;
   console.log(`\nocs-zan run, ${label}: ${summary.communes} communes, ${area.toFixed(0)} km², ${inputPolygons} input polygons (${VINTAGES.length} vintages, ${(inputPolygons / VINTAGES.length / area).toFixed(0)} per km² per vintage), --jobs ${flags.jobs}`);
   const peak = printStages(summary, inputPolygons);
+  if (summary.shards.reused > 0) console.log(`shards: ${summary.shards.reused} of ${summary.shards.total} reused from --cache (their time is not in this run)`);
   console.log(`goal: under ${goalSeconds} s and 4096 MB → ${summary.seconds < goalSeconds && peak < 4 * 2 ** 30 ? 'met' : 'NOT met'}`);
   console.log(`overlay: ${summary.overlay.pieces} pieces, ${summary.overlay.intersections} intersections, fast path ${JSON.stringify(summary.overlay.fastPath)}`);
   const portraits = summary.stages.find((s) => s.name === 'portraits');
@@ -166,6 +170,7 @@ const program = new Command('bench')
   .addOption(new Option('--maxzoom <z>', 'highest tile zoom').argParser(Number).default(14))
   .addOption(new Option('--no-gdal', 'skip the ogr2ogr -f MVT comparison'))
   .addOption(new Option('--peer <name>', 'only the comparison with a peer tool on 150 communes').choices(['postgis']))
+  .addOption(new Option('--cache <dir>', 'keep the shards in DIR/shards and reuse them: times the later stages again without the shards'))
   .addOption(new Option('-q, --quiet', 'no stage progress').default(false))
   .action(main);
 await program.parseAsync(process.argv);
