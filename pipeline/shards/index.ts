@@ -17,7 +17,7 @@ import path from 'node:path';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
-import { sqlString } from '../core/sql.js';
+import { sqlList, sqlString } from '../core/sql.js';
 import type { StageManifest, StagedVintage } from '../core/types.js';
 import { checkVintageSources, stagingKey, type VintageSource } from '../ingest/index.js';
 import type { OverlayCommune, OverlayStats, VintageStats } from '../overlay/index.js';
@@ -25,6 +25,7 @@ import type { ThresholdRules } from '../overlay/thresholds.js';
 import { computeShardsOnQueue } from '../queue/index.js';
 import { memoisedSha256, shardKey } from './key.js';
 import { computeShard, computeShardsInChildren, readShard, SHARD_FILE, shardDir, type ShardContent, type ShardIngestOptions, type ShardResult, type ShardTask } from './shard.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { openDuckDB } from '../core/duckdb.js';
 
 export type { ShardIngestOptions, ShardTask } from './shard.js';
@@ -134,7 +135,11 @@ async function planShards(input: BuildShardsInput, logger: Logger): Promise<Shar
   return tasks;
 }
 
-/** Shard pieces numbered one shard after the other (each shard numbers its own from 1 in the global sort order). */
+/**
+ * Shard pieces numbered one shard after the other (each shard numbers its own from 1 in the global sort order).
+ * Each shard's files are already sorted, so the files are read in shard order and written as read: a sort of the
+ * region's pieces with their geometry ran out of DuckDB's memory bound. The written order is checked.
+ */
 async function mergePieces(results: ShardResult[], contents: ShardContent[], piecePath: string, classPath: string): Promise<void> {
   const offsets: number[] = [];
   let total = 0;
@@ -142,23 +147,36 @@ async function mergePieces(results: ShardResult[], contents: ShardContent[], pie
     offsets.push(total);
     total += content.stats.pieces;
   }
-  const union = (file: string, columns: string): string =>
-    results.map((r, i) => `SELECT piece_id + ${offsets[i]} AS piece_id, ${columns} FROM read_parquet(${sqlString(path.join(r.dir, file))})`).join(' UNION ALL ');
-  const instance = await openDuckDB(':memory:', { threads: '1' });
+  const inShardOrder = (file: string, columns: string): string => {
+    const files = results.map((r) => path.join(r.dir, file));
+    const offset = `CASE filename ${files.map((f, i) => `WHEN ${sqlString(f)} THEN ${offsets[i]}`).join(' ')} END`;
+    return `SELECT piece_id + ${offset} AS piece_id, ${columns} FROM read_parquet(${sqlList(files)}, filename = true)`;
+  };
+  const instance = await openDuckDB(':memory:', { threads: '1', preserve_insertion_order: 'true' });
   const conn = await instance.connect();
   try {
-    await AtomicOutput.write(piecePath, { force: true }, (temp) =>
-      conn.run(`COPY (${union('piece.parquet', 'commune_code, area_m2, geom')} ORDER BY piece_id) TO ${sqlString(temp)} (FORMAT parquet)`),
-    );
-    await AtomicOutput.write(classPath, { force: true }, (temp) =>
-      conn.run(
-        `COPY (${union('piece_class.parquet', 'vintage, code_cs, code_us, category, artificialised, artif_rule, sealed, enaf, destination')} ORDER BY piece_id, vintage) TO ${sqlString(temp)} (FORMAT parquet)`,
-      ),
-    );
+    await AtomicOutput.write(piecePath, { force: true }, async (temp) => {
+      await conn.run(`COPY (${inShardOrder('piece.parquet', 'commune_code, area_m2, geom')}) TO ${sqlString(temp)} (FORMAT parquet)`);
+      await checkNumbering(conn, temp, 'piece_id = file_row_number + 1', total);
+    });
+    await AtomicOutput.write(classPath, { force: true }, async (temp) => {
+      const columns = 'vintage, code_cs, code_us, category, artificialised, artif_rule, sealed, enaf, destination';
+      await conn.run(`COPY (${inShardOrder('piece_class.parquet', columns)}) TO ${sqlString(temp)} (FORMAT parquet)`);
+      await checkNumbering(conn, temp, 'piece_id >= lag(piece_id, 1, 1) OVER (ORDER BY file_row_number)', null);
+    });
   } finally {
     conn.closeSync();
     instance.closeSync();
   }
+}
+
+/** Fails (an internal error) unless every row of the merged file meets `rowCheck`, and there are `rows` of them when given. */
+async function checkNumbering(conn: DuckDBConnection, file: string, rowCheck: string, rows: number | null): Promise<void> {
+  const reader = await conn.runAndReadAll(
+    `SELECT count(*)::DOUBLE AS n, coalesce(bool_and(ok), true) AS ok FROM (SELECT ${rowCheck} AS ok FROM read_parquet(${sqlString(file)}, file_row_number = true))`,
+  );
+  const { n, ok } = reader.getRowObjectsJS()[0]!;
+  if (!ok || (rows !== null && Number(n) !== rows)) throw new Error(`merged ${path.basename(file)} is not in piece order (${n} rows, ${rows ?? '?'} expected)`);
 }
 
 /** The staged vintages of all shards, each once (vintages without a département are staged identically by every shard), in the run's order. */
