@@ -1,10 +1,11 @@
 // DuckDB instances are opened with a memory bound and spill to the system's temp folder: a sort larger than
 // the bound completes, in order, without files in the working directory.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DUCKDB_MEMORY_ENV, openDuckDB } from '../pipeline/core/duckdb.js';
 import { describeError, EXIT_USER, StageError, UserError } from '../pipeline/core/errors.js';
 import { sqlString } from '../pipeline/core/sql.js';
@@ -50,6 +51,22 @@ describe('openDuckDB', () => {
     const { text, exitCode } = describeError(new StageError('tiles', undefined, failure));
     expect(exitCode).toBe(EXIT_USER);
     expect(text).toMatch(/^ocs-zan: error: tiles: DuckDB needed more memory than its bound .*OCS_ZAN_DUCKDB_MEMORY=4GB/);
+  });
+
+  it('removes the spill folders of killed processes, not those of live ones', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const deadFolder = path.join(os.tmpdir(), `ocs-zan-duckdb-${dead}`);
+    const liveFolder = path.join(os.tmpdir(), `ocs-zan-duckdb-${process.ppid}`);
+    await mkdir(path.join(deadFolder, '1'), { recursive: true });
+    await writeFile(path.join(deadFolder, '1', 'duckdb_temp_storage.tmp'), 'spilled');
+    const liveExisted = existsSync(liveFolder);
+    await mkdir(liveFolder, { recursive: true });
+    vi.resetModules();
+    const fresh = await import('../pipeline/core/duckdb.js');
+    (await fresh.openDuckDB(':memory:')).closeSync();
+    expect(existsSync(deadFolder)).toBe(false);
+    expect(existsSync(liveFolder)).toBe(true);
+    if (!liveExisted) await rm(liveFolder, { recursive: true });
   });
 
   it(`refuses a ${DUCKDB_MEMORY_ENV} that is not a size`, async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
@@ -14,13 +14,37 @@ export const DUCKDB_MEMORY_ENV = 'OCS_ZAN_DUCKDB_MEMORY';
 const DEFAULT_DUCKDB_MEMORY = '1GB';
 const DUCKDB_SIZE = /^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
 
+const SPILL_PREFIX = 'ocs-zan-duckdb-';
 let spillRoot: string | undefined;
 let instancesOpened = 0;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Spill folders of processes killed before their exit handler ran (Ctrl-C, kill -9): they can hold gigabytes. */
+function removeDeadSpills(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(name.slice(SPILL_PREFIX.length));
+    if (!name.startsWith(SPILL_PREFIX) || !Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    try {
+      rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // Another user's folder: theirs to remove.
+    }
+  }
+}
 
 /** This process's folder for DuckDB spill files (one sub-folder per instance), removed when the process exits. */
 function spillDirectory(): string {
   if (spillRoot === undefined) {
-    const root = path.join(os.tmpdir(), `ocs-zan-duckdb-${process.pid}`);
+    removeDeadSpills();
+    const root = path.join(os.tmpdir(), `${SPILL_PREFIX}${process.pid}`);
     process.once('exit', () => rmSync(root, { recursive: true, force: true }));
     spillRoot = root;
   }
