@@ -429,7 +429,11 @@ async function stageVintage(
       remedy: 'name the polygon layer of this vintage (PATH#layer) or leave the vintage out',
     });
   }
+  // The overlap check reads the staged file again: nearly as long as the copy on a large vintage.
+  logger.info(`ingest ${key}: ${read} features copied in ${timing.seconds.toFixed(1)} s; checking overlaps within the vintage`);
+  const checkStarted = performance.now();
   const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(tempDir, fileName), repairs)) ?? copied;
+  const checkSeconds = (performance.now() - checkStarted) / 1000;
   if (repairs.overlaps_resolved > 0) {
     const n = repairs.overlaps_resolved;
     logger.warn(`ingest ${key}: ${n} polygon${n > 1 ? 's overlap' : ' overlaps'} earlier ones of the vintage; the polygon first in staged order keeps the ${round(repairs.overlap_area_m2)} m² shared`);
@@ -445,7 +449,11 @@ async function stageVintage(
       `ingest ${key}: geometry repairs changed ${round(repairs.invalid_repair_area_change_m2)} m² and dropped ${round(repairs.area_dropped_m2)} m² of degenerate polygons`,
     );
   }
-  logger.info(`ingest ${key}: ${read} features → ${staged} polygons, ${round(areaM2 / 1e4)} ha, ${Math.round(timing.perSecond)} features/s`);
+  const seconds = timing.seconds + checkSeconds;
+  logger.info(
+    `ingest ${key}: ${read} features → ${staged} polygons, ${round(areaM2 / 1e4)} ha in ${seconds.toFixed(1)} s ` +
+      `(copy ${timing.seconds.toFixed(1)} s, overlap check ${checkSeconds.toFixed(1)} s), ${Math.round(read / Math.max(seconds, 1e-9))} features/s`,
+  );
 
   const countsByCategory: Record<string, number> = {};
   for (const category of [...byCategory.keys()].sort((a, b) => a - b)) countsByCategory[String(category)] = byCategory.get(category)!;
