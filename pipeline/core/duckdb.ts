@@ -55,7 +55,7 @@ function spillDirectory(): string {
   return folder;
 }
 
-export function duckdbMemoryLimit(): string {
+function duckdbMemoryLimit(): string {
   const value = process.env[DUCKDB_MEMORY_ENV]?.trim() || DEFAULT_DUCKDB_MEMORY;
   if (!DUCKDB_SIZE.test(value)) {
     throw new UserError(`${DUCKDB_MEMORY_ENV}=${value} is not a size`, { remedy: `set it like 512MB or 2GB, or unset it for ${DEFAULT_DUCKDB_MEMORY}` });
