@@ -26,7 +26,7 @@ describe('openDuckDB', () => {
       expect(settings.memory).toBe('61.0 MiB');
       expect(String(settings.temp).startsWith(os.tmpdir())).toBe(true);
       // About 300 MB of rows sorted under a 64 MB bound, as the shard merge and the tile index sort pieces.
-      const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'ocs-zan-duckdb-test-')), 'sorted.parquet');
+      const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'ocs-zan-sort-test-')), 'sorted.parquet');
       await conn.run(`COPY (SELECT hash(i) AS h, repeat('x', 48) || i::VARCHAR AS payload FROM range(3000000) t(i) ORDER BY h) TO ${sqlString(file)} (FORMAT parquet)`);
       const sorted = (
         await conn.runAndReadAll(`SELECT count(*)::DOUBLE AS n, (first(h) = min(h))::INTEGER AS ordered FROM read_parquet(${sqlString(file)})`)

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { UserError } from './errors.js';
+import { processIsAlive } from './output-checks.js';
 import { sqlString } from './sql.js';
 
 /** Environment variable bounding each DuckDB instance's memory (DuckDB size syntax: `512MB`, `2GB`). */
@@ -18,20 +19,11 @@ const SPILL_PREFIX = 'ocs-zan-duckdb-';
 let spillRoot: string | undefined;
 let instancesOpened = 0;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Spill folders of processes killed before their exit handler ran (Ctrl-C, kill -9): they can hold gigabytes. */
 function removeDeadSpills(): void {
   for (const name of readdirSync(os.tmpdir())) {
     const pid = Number(name.slice(SPILL_PREFIX.length));
-    if (!name.startsWith(SPILL_PREFIX) || !Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    if (!name.startsWith(SPILL_PREFIX) || !Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
     try {
       rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
     } catch {
