@@ -34,11 +34,15 @@ export interface RunInWorkersInput<Init, Task, Result> {
   onResult?: (result: Result, index: number) => void;
   /** Starts the workers in their own process group, so that a Ctrl-C meant for this process does not reach them. */
   detached?: boolean;
+  /** Node flags for the worker processes, e.g. a V8 heap setting suited to the stage. */
+  nodeFlags?: string[];
 }
 
 export async function runInWorkers<Init, Task, Result>(input: RunInWorkersInput<Init, Task, Result>): Promise<Result[]> {
   const results: Result[] = new Array(input.tasks.length);
-  const workers = Array.from({ length: Math.max(1, Math.min(input.jobs, input.tasks.length)) }, () => startWorker<Init, Task, Result>(input.module, input.basename, input.detached === true));
+  const workers = Array.from({ length: Math.max(1, Math.min(input.jobs, input.tasks.length)) }, () =>
+    startWorker<Init, Task, Result>(input.module, input.basename, input.detached === true, input.nodeFlags ?? []),
+  );
   let next = 0;
   try {
     await Promise.all(
@@ -69,9 +73,9 @@ interface WorkerHandle<Init, Task, Result> {
   request(message: Request<Init, Task>): Promise<Result | undefined>;
 }
 
-function startWorker<Init, Task, Result>(moduleUrl: string, basename: string, detached: boolean): WorkerHandle<Init, Task, Result> {
+function startWorker<Init, Task, Result>(moduleUrl: string, basename: string, detached: boolean, nodeFlags: string[]): WorkerHandle<Init, Task, Result> {
   const { file, execArgv } = childModule(moduleUrl, basename);
-  const child = fork(file, [flag(basename)], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached });
+  const child = fork(file, [flag(basename)], { execArgv: [...execArgv, ...nodeFlags], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const request = (message: Request<Init, Task>): Promise<Result | undefined> =>
     new Promise((resolve, reject) => {
