@@ -5,8 +5,8 @@
  * geometry operation, and again once in EPSG:2154.
  *
  * @example
- *   const fault = nonFiniteCoordinate(geometry) ?? (transform(geometry), outsideLambert93(geometry));
- *   if (fault) throw new UserError(`${fault}`, { file, layer, feature });
+ *   const fault = toLambert93(geometry, opened.transform); // the geometry is now in EPSG:2154
+ *   if (fault) throw new UserError(fault, { file, layer, feature });
  */
 import gdal from 'gdal-async';
 import { LAMBERT93 } from './datasets.js';
@@ -26,17 +26,13 @@ const isSurface = (g: gdal.Geometry): boolean => g instanceof gdal.Polygon || g 
  * 'a NaN or infinite coordinate' when the geometry has one, else null. OGR's envelope skips a NaN
  * that is not the first vertex, but the ring area does not: both are looked at.
  */
-export function nonFiniteCoordinate(geometry: gdal.Geometry): string | null {
-  if (geometry.isEmpty()) return null;
-  const e = geometry.getEnvelope();
+function nonFiniteCoordinate(geometry: gdal.Geometry, e: gdal.Envelope): string | null {
   const finite = [e.minX, e.minY, e.maxX, e.maxY].every(Number.isFinite) && (!isSurface(geometry) || Number.isFinite((geometry as gdal.Polygon).getArea()));
   return finite ? null : 'a NaN or infinite coordinate';
 }
 
-/** A description of the geometry's box when it lies (even partly) outside plausible Lambert-93 coordinates, else null. */
-export function outsideLambert93(geometry: gdal.Geometry): string | null {
-  if (geometry.isEmpty()) return null;
-  const e = geometry.getEnvelope();
+/** A description of the box when it lies (even partly) outside plausible Lambert-93 coordinates, else null. */
+function outsideLambert93(e: gdal.Envelope): string | null {
   if (isPlausibleLambert93(e.minX, e.minY) && isPlausibleLambert93(e.maxX, e.maxY)) return null;
   return `coordinates x ${fmt(e.minX)}…${fmt(e.maxX)}, y ${fmt(e.minY)}…${fmt(e.maxY)} fall outside metropolitan France once in EPSG:2154`;
 }
@@ -48,16 +44,18 @@ const fmt = (n: number): string => (Math.abs(n) < 1e15 ? String(Math.round(n * 1
  * null: already there). Returns what is wrong with its coordinates, or null.
  */
 export function toLambert93(geometry: gdal.Geometry, transform: gdal.CoordinateTransformation | null): string | null {
-  const fault = nonFiniteCoordinate(geometry);
-  if (fault) return fault;
-  if (transform && !geometry.isEmpty()) {
-    try {
-      geometry.transform(transform);
-    } catch {
-      return 'coordinates that cannot be projected to EPSG:2154';
-    }
+  if (geometry.isEmpty()) return null;
+  const source = geometry.getEnvelope();
+  const fault = nonFiniteCoordinate(geometry, source);
+  // Already in EPSG:2154: the box just checked is the final one (one envelope per feature, which the ingest reads by the million).
+  if (fault || !transform) return fault ?? outsideLambert93(source);
+  try {
+    geometry.transform(transform);
+  } catch {
+    return 'coordinates that cannot be projected to EPSG:2154';
   }
-  return nonFiniteCoordinate(geometry) ?? outsideLambert93(geometry);
+  const projected = geometry.getEnvelope();
+  return nonFiniteCoordinate(geometry, projected) ?? outsideLambert93(projected);
 }
 
 /** Features with geometry read, all faulty, before a layer is judged to be in a wrong CRS rather than to hold a few faulty features. */

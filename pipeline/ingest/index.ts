@@ -299,6 +299,8 @@ function copyFeatures(
   const where = { file: opened.file, layer: opened.layerName };
 
   const layer = opened.layer;
+  // One output feature for every polygon: the writer copies it, so no wrapper per polygon is left to the GC.
+  const out = new gdal.Feature(outLayer);
   const next = (first: boolean): gdal.Feature | null => {
     try {
       return first ? layer.features.first() : layer.features.next();
@@ -358,19 +360,19 @@ function copyFeatures(
     }
     for (const polygon of parts) {
       const area = polygon.getArea();
-      const out = new gdal.Feature(outLayer);
-      out.fields.set({
-        src_id: id,
-        code_cs: classes.codeCs,
-        code_us: classes.codeUs,
-        category: classes.category,
-        artif: classes.artificialised ? 1 : 0,
-        artif_rule: classes.artifRule,
-        sealed: classes.sealed ? 1 : 0,
-        enaf: classes.enaf,
-        destination: classes.destination ?? '',
-        area_m2: area,
-      });
+      // By index, in STAGED_FIELDS order: a name lookup per field cost more than the write.
+      out.fields.set([
+        id,
+        classes.codeCs,
+        classes.codeUs,
+        classes.category,
+        classes.artificialised ? 1 : 0,
+        classes.artifRule,
+        classes.sealed ? 1 : 0,
+        classes.enaf,
+        classes.destination ?? '',
+        area,
+      ]);
       out.setGeometry(polygon);
       outLayer.features.add(out);
       staged++;

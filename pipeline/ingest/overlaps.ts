@@ -35,11 +35,11 @@ export interface Resolved {
 
 /** Resolves overlaps in a staged FlatGeobuf in place; null when it already is a partition. */
 export async function resolveOverlaps(file: string, repairs: Repairs): Promise<Resolved | null> {
-  const cuts = findCuts(file, repairs);
+  const { cuts, staged } = findCuts(file, repairs);
   if (cuts.size === 0) return null;
   const temp = `${file}.resolved.fgb`;
   try {
-    const resolved = rewrite(file, temp, cuts);
+    const resolved = rewrite(file, temp, cuts, staged);
     await rename(temp, file);
     return resolved;
   } finally {
@@ -47,8 +47,17 @@ export async function resolveOverlaps(file: string, repairs: Repairs): Promise<R
   }
 }
 
-/** Staged feature index → its polygons once earlier polygons are taken out (only for cut features). */
-function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
+/** Category and area of each staged feature, in file order: what the rewrite recounts without reading fields again. */
+interface StagedFigures {
+  categories: Int32Array;
+  areas: Float64Array;
+}
+
+/**
+ * Staged feature index → its polygons once earlier polygons are taken out (only for cut features), and the
+ * figures of every staged feature.
+ */
+function findCuts(file: string, repairs: Repairs): { cuts: Map<number, gdal.Polygon[]>; staged: StagedFigures } {
   const sequential = gdal.open(file);
   const random = gdal.open(file);
   try {
@@ -56,8 +65,12 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
     const boxes: number[] = [];
     const fids: number[] = [];
     const cuts = new Map<number, gdal.Polygon[]>();
+    const count = layer.features.count();
+    const staged: StagedFigures = { categories: new Int32Array(count), areas: new Float64Array(count) };
+    const categoryField = layer.fields.indexOf('category');
+    const areaField = layer.fields.indexOf('area_m2');
     // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
-    const earlierBoxes = new BoxGrid(layer.getExtent(), layer.features.count());
+    const earlierBoxes = new BoxGrid(layer.getExtent(), count);
 
     const cache = new Map<number, gdal.Geometry>();
     const randomLayer = random.layers.get(0);
@@ -85,6 +98,8 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
       const e = geometry.getEnvelope();
       boxes.push(e.minX, e.minY, e.maxX, e.maxY);
       fids.push(f.fid);
+      staged.categories[k] = f.fields.get(categoryField) as number;
+      staged.areas[k] = f.fields.get(areaField) as number;
       cache.set(k, geometry);
       cache.delete(k - CACHE);
       boundaries.delete(k - CACHE);
@@ -107,7 +122,7 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
       repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, polygon) => sum + polygon.getArea(), 0));
       cuts.set(k, rest);
     }
-    return cuts;
+    return { cuts, staged };
   } finally {
     sequential.close();
     random.close();
@@ -115,7 +130,7 @@ function findCuts(file: string, repairs: Repairs): Map<number, gdal.Polygon[]> {
 }
 
 /** Copies the staged file with the cut polygons replaced (one feature per part), recounting the areas. */
-function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>): Resolved {
+function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>, staged: StagedFigures): Resolved {
   const input = gdal.open(file);
   const output = gdal.drivers.get('FlatGeobuf').create(temp);
   const resolved: Resolved = { staged: 0, areaM2: 0, byCategory: new Map() };
@@ -130,12 +145,12 @@ function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>):
     };
     let k = 0;
     for (let f = source.features.first(); f; f = source.features.next(), k++) {
-      const category = Number(f.fields.get('category'));
+      const category = staged.categories[k]!;
       const cut = cuts.get(k);
       if (!cut) {
         // Same schema: the feature is copied as it is, natively (reading its fields into JS cost more than the rest).
         target.features.add(f);
-        count(category, Number(f.fields.get('area_m2')));
+        count(category, staged.areas[k]!);
         continue;
       }
       for (const polygon of cut) {
