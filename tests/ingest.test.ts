@@ -263,6 +263,13 @@ describe('ingest user errors', () => {
     expect(vintage.countsByCategory['0']).toBe(40_000);
   });
 
+  it('reports a fault met while copying in a worker process like one met in this process', async () => {
+    // Two vintages on two jobs: each is copied by a worker, and the faulty copy stops the run before any check.
+    const file = writeOcs(path.join(dir, 'unknown-two.gpkg'), { ocs2010: ocsFeatures(2010), ocs2019: feature({ cs: 'CS9.9' }) });
+    const args = ['--vintage', `2010=${file}#ocs2010`, '--vintage', `2019=${file}#ocs2019`, '--jobs', '2'];
+    await expectUserError(args, path.join(dir, 'stage-unknown-two'), /unknown-two\.gpkg, layer ocs2019: 1 unknown or missing code: CS9\.9 × US2/);
+  });
+
   it('names missing codes <missing>', async () => {
     const file = writeOcs(path.join(dir, 'missing.gpkg'), { ocs: feature({ us: null }) });
     await expectUserError(['--vintage', `2019=${file}`], path.join(dir, 'stage-missing'), /CS1\.1\.1\.1 × <missing> \(1 feature, e\.g\. feature A2\)/);
@@ -376,6 +383,19 @@ describe('ingest demo fixture (fixtures/data/demo.gpkg)', () => {
     for (const year of [2019, 2022]) {
       expect(dumpFgb(path.join(multiStage, `vintage-${year}.fgb`))).toBe(dumpFgb(path.join(twinStage, `vintage-${year}.fgb`)));
     }
+  });
+});
+
+describe('ingest jobs', () => {
+  const demo = path.join(PROJECT_ROOT, 'fixtures', 'data', 'demo.gpkg');
+
+  it('stages the same bytes whether one process copies and checks each vintage or workers share the steps', async () => {
+    const vintages = [2010, 2019, 2022].flatMap((year) => ['--vintage', `${year}=${demo}#ocsge_${year}`]);
+    const stages = ['1', '2', '3'].map((jobs) => ({ jobs, stage: path.join(dir, `demo-jobs-${jobs}`) }));
+    for (const { jobs, stage } of stages) expect((await cli([...vintages, '--jobs', jobs, '--out', stage])).code).toBe(0);
+    const files = (stage: string): Buffer[] => ['manifest.json', 'vintage-2010.fgb', 'vintage-2019.fgb', 'vintage-2022.fgb'].map((name) => readFileSync(path.join(stage, name)));
+    const [sequential, ...workers] = stages.map(({ stage }) => files(stage));
+    for (const staged of workers) staged.forEach((bytes, i) => expect(bytes.equals(sequential![i]!)).toBe(true));
   });
 });
 

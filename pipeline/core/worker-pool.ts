@@ -36,6 +36,25 @@ export interface RunInWorkersInput<Init, Task, Result> {
   detached?: boolean;
   /** Node flags for the worker processes, e.g. a V8 heap setting suited to the stage. */
   nodeFlags?: string[];
+  /**
+   * A task that needs the result of an earlier one (its index in `tasks`, else null) is sent once that one is done,
+   * as `withResult(task, result)`: a stage split in two phases lets the workers take the second phase of one item
+   * while the first phase of another still runs.
+   */
+  dependency?: { of: (task: Task, index: number) => number | null; withResult: (task: Task, result: Result) => Task };
+}
+
+/** A promise settled from outside (Node 20 has no Promise.withResolvers). */
+function settleable(): { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Awaited only by dependent tasks: a failure nobody waits for is reported by Promise.all below, not as unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 export async function runInWorkers<Init, Task, Result>(input: RunInWorkersInput<Init, Task, Result>): Promise<Result[]> {
@@ -43,6 +62,7 @@ export async function runInWorkers<Init, Task, Result>(input: RunInWorkersInput<
   const workers = Array.from({ length: Math.max(1, Math.min(input.jobs, input.tasks.length)) }, () =>
     startWorker<Init, Task, Result>(input.module, input.basename, input.detached === true, input.nodeFlags ?? []),
   );
+  const done = input.tasks.map(() => settleable());
   let next = 0;
   try {
     await Promise.all(
@@ -50,8 +70,20 @@ export async function runInWorkers<Init, Task, Result>(input: RunInWorkersInput<
         if (input.init) await inStage(input.stage, `worker-${w}`, () => worker.request({ type: 'init', init: input.init!(w) }));
         while (next < input.tasks.length) {
           const index = next++;
-          const task = input.tasks[index]!;
-          results[index] = (await inStage(input.stage, input.shard(task, index), () => worker.request({ type: 'task', task }))) as Result;
+          let task: Task = input.tasks[index]!;
+          const needed = input.dependency?.of(task, index) ?? null;
+          if (needed !== null) {
+            if (!(needed >= 0 && needed < index)) throw new Error(`task ${index} depends on task ${needed}, which does not come before it`);
+            await done[needed]!.promise;
+            task = input.dependency!.withResult(task, results[needed]!);
+          }
+          try {
+            results[index] = (await inStage(input.stage, input.shard(task, index), () => worker.request({ type: 'task', task }))) as Result;
+          } catch (error) {
+            done[index]!.reject(error);
+            throw error;
+          }
+          done[index]!.resolve();
           input.onResult?.(results[index]!, index);
         }
         worker.child.send({ type: 'close' } satisfies Request<Init, Task>);

@@ -124,9 +124,7 @@ export async function ingestVintages(sources: VintageSource[], options: IngestOp
     const tasks = plans.map((plan): VintageTask => ({ source: plan.source, key: plan.key, files: plan.files, tempDir, options: taskOptions(options) }));
     const jobs = Math.min(options.jobs ?? 1, tasks.length);
     const vintages =
-      jobs > 1
-        ? await runInWorkers<never, VintageTask, StagedVintage>({ module: import.meta.url, basename: 'worker', jobs, tasks, stage: 'ingest', shard: (task) => task.key })
-        : await sequentially(tasks, (task) => inStage('ingest', task.key, () => stageVintageTask(task, logger)));
+      jobs > 1 ? await stageInWorkers(tasks, jobs) : await sequentially(tasks, (task) => inStage('ingest', task.key, () => stageVintageTask(task, logger)));
     const manifest: StageManifest = { crs: 'EPSG:2154', nomenclatureVersion: nomenclature.version, profile: profile.name, vintages };
     await writeFile(path.join(tempDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;
@@ -146,6 +144,38 @@ export async function ingestDeliveries(scan: DeliveryScan, sources: VintageSourc
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One step of an ingest worker: the copy of a vintage (read, classify, repair, write), or its overlap check once
+ * copied. The two are separate tasks so that three vintages on two workers take about 1.5 vintage-times rather
+ * than 2: a worker checks one vintage while the other copies the third.
+ */
+export type IngestStep = { phase: 'copy'; vintage: VintageTask } | { phase: 'check'; vintage: VintageTask; copied?: CopiedVintage };
+
+/** Copies then checks the vintages over `jobs` worker processes; the staged vintages in task order. */
+async function stageInWorkers(tasks: VintageTask[], jobs: number): Promise<StagedVintage[]> {
+  const steps: IngestStep[] = [...tasks.map((vintage) => ({ phase: 'copy' as const, vintage })), ...tasks.map((vintage) => ({ phase: 'check' as const, vintage }))];
+  const results = await runInWorkers<never, IngestStep, CopiedVintage | StagedVintage>({
+    module: import.meta.url,
+    basename: 'worker',
+    jobs,
+    tasks: steps,
+    stage: 'ingest',
+    shard: (step) => step.vintage.key,
+    dependency: {
+      of: (step, index) => (step.phase === 'check' ? index - tasks.length : null),
+      withResult: (step, copied) => ({ ...step, copied: copied as CopiedVintage }),
+    },
+  });
+  return results.slice(tasks.length) as StagedVintage[];
+}
+
+/** Runs one worker step (in an ingest worker process). */
+export async function runIngestStep(step: IngestStep, logger: Logger): Promise<CopiedVintage | StagedVintage> {
+  if (step.phase === 'copy') return copyVintageTask(step.vintage, logger);
+  if (!step.copied) throw new Error(`overlap check of ${step.vintage.key} sent without its copy`);
+  return checkVintage(step.vintage, step.copied, logger);
 }
 
 /** One vintage to stage: what a worker process needs to open, classify and write it. */
@@ -168,8 +198,13 @@ async function sequentially<T, R>(items: readonly T[], work: (item: T) => Promis
   return results;
 }
 
-/** Opens, classifies and stages one vintage (in this process or in an ingest worker). */
-export async function stageVintageTask(task: VintageTask, logger: Logger): Promise<StagedVintage> {
+/** Opens, classifies, stages and checks one vintage in this process. */
+async function stageVintageTask(task: VintageTask, logger: Logger): Promise<StagedVintage> {
+  return checkVintage(task, await copyVintageTask(task, logger), logger);
+}
+
+/** Opens one vintage and copies it to its staged file (in this process or in an ingest worker). */
+function copyVintageTask(task: VintageTask, logger: Logger): CopiedVintage {
   const nomenclature = loadNomenclature();
   const profile = loadProfile(task.options.profile ?? 'ocsge');
   const opened = openSource(task.source, {
@@ -179,7 +214,7 @@ export async function stageVintageTask(task: VintageTask, logger: Logger): Promi
     assumeCrs: task.options.assumeCrs,
   });
   try {
-    return await stageVintage({ source: task.source, key: task.key, opened, files: task.files }, task.tempDir, nomenclature, profile, task.options, logger);
+    return copyVintage(opened, task, nomenclature, profile, logger);
   } finally {
     opened.close();
   }
@@ -390,20 +425,21 @@ function copyFeatures(
   return { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate, withoutPolygon };
 }
 
+/** A vintage written to its staged file, before its overlap check: what the copy hands to the check. */
+export interface CopiedVintage extends Copied {
+  copySeconds: number;
+  file: string;
+  layerName: string;
+  idField: string | null;
+  crs: string;
+}
+
 /** Reads, classifies, repairs and writes one vintage, feature by feature. */
-async function stageVintage(
-  plan: Plan,
-  tempDir: string,
-  nomenclature: Nomenclature,
-  profile: Profile,
-  options: VintageTask['options'],
-  logger: Logger,
-): Promise<StagedVintage> {
-  const { opened, key } = plan;
-  const fileName = `vintage-${key}.fgb`;
-  const report = options.unknownCodes === 'report';
+function copyVintage(opened: OpenedSource, task: VintageTask, nomenclature: Nomenclature, profile: Profile, logger: Logger): CopiedVintage {
+  const { key } = task;
+  const report = task.options.unknownCodes === 'report';
   const progress = logger.progress(`ingest ${key}`);
-  const output = gdal.drivers.get('FlatGeobuf').create(path.join(tempDir, fileName));
+  const output = gdal.drivers.get('FlatGeobuf').create(path.join(task.tempDir, stagedFileName(key)));
   let copied: Copied;
   try {
     const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
@@ -413,7 +449,7 @@ async function stageVintage(
     // Closed even on failure, while the temporary directory still exists: GDAL writes the index on close.
     output.close();
   }
-  const { read, repairs, unknown, firstDuplicate, withoutPolygon } = copied;
+  const { read, unknown, withoutPolygon } = copied;
   const timing = progress.done();
   if (unknown.size > 0 && !report) {
     throw new UserError(`${unknown.size} unknown or missing code${unknown.size > 1 ? 's' : ''}: ${describeUnknown(unknown)}`, {
@@ -431,10 +467,20 @@ async function stageVintage(
       remedy: 'name the polygon layer of this vintage (PATH#layer) or leave the vintage out',
     });
   }
+  logger.info(`ingest ${key}: ${read} features copied in ${timing.seconds.toFixed(1)} s; the overlap check within the vintage follows`);
+  return { ...copied, copySeconds: timing.seconds, file: opened.file, layerName: opened.layerName, idField: opened.idField, crs: opened.crs };
+}
+
+const stagedFileName = (key: string): string => `vintage-${key}.fgb`;
+
+/** Resolves the overlaps within a copied vintage, reports its repairs and gives its manifest entry. */
+async function checkVintage(task: VintageTask, copied: CopiedVintage, logger: Logger): Promise<StagedVintage> {
+  const { key } = task;
+  const { read, repairs, unknown, firstDuplicate } = copied;
   // The overlap check reads the staged file again: nearly as long as the copy on a large vintage.
-  logger.info(`ingest ${key}: ${read} features copied in ${timing.seconds.toFixed(1)} s; checking overlaps within the vintage`);
   const checkStarted = performance.now();
-  const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(tempDir, fileName), repairs)) ?? copied;
+  const fileName = stagedFileName(key);
+  const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(task.tempDir, fileName), repairs)) ?? copied;
   const checkSeconds = (performance.now() - checkStarted) / 1000;
   if (repairs.overlaps_resolved > 0) {
     const n = repairs.overlaps_resolved;
@@ -444,27 +490,27 @@ async function stageVintage(
     logger.warn(`ingest ${key}: unclassified code ${label}: ${entry.count} features (e.g. feature ${entry.example})`);
   }
   if (repairs.duplicate_ids > 0) {
-    logger.warn(`ingest ${key}: ${repairs.duplicate_ids} features repeat an earlier ${opened.idField} (e.g. ${firstDuplicate}); kept, so src_id is not unique`);
+    logger.warn(`ingest ${key}: ${repairs.duplicate_ids} features repeat an earlier ${copied.idField} (e.g. ${firstDuplicate}); kept, so src_id is not unique`);
   }
   if (repairs.invalid_repair_area_change_m2 > 0 || repairs.area_dropped_m2 > 0) {
     logger.warn(
       `ingest ${key}: geometry repairs changed ${round(repairs.invalid_repair_area_change_m2)} m² and dropped ${round(repairs.area_dropped_m2)} m² of degenerate polygons`,
     );
   }
-  const seconds = timing.seconds + checkSeconds;
+  const seconds = copied.copySeconds + checkSeconds;
   logger.info(
     `ingest ${key}: ${read} features → ${staged} polygons, ${round(areaM2 / 1e4)} ha in ${seconds.toFixed(1)} s ` +
-      `(copy ${timing.seconds.toFixed(1)} s, overlap check ${checkSeconds.toFixed(1)} s), ${Math.round(read / Math.max(seconds, 1e-9))} features/s`,
+      `(copy ${copied.copySeconds.toFixed(1)} s, overlap check ${checkSeconds.toFixed(1)} s), ${Math.round(read / Math.max(seconds, 1e-9))} features/s`,
   );
 
   const countsByCategory: Record<string, number> = {};
   for (const category of [...byCategory.keys()].sort((a, b) => a - b)) countsByCategory[String(category)] = byCategory.get(category)!;
   return {
-    year: plan.source.year,
-    departement: plan.source.departement,
+    year: task.source.year,
+    departement: task.source.departement,
     key,
     path: fileName,
-    source: { path: plan.source.origin ?? opened.file, layer: opened.layerName, sha256: await filesSha256(plan.files), crs: opened.crs },
+    source: { path: task.source.origin ?? copied.file, layer: copied.layerName, sha256: await filesSha256(task.files), crs: copied.crs },
     features: staged,
     areaM2,
     repairs: { ...repairs },

@@ -1,9 +1,9 @@
-/** Worker process of the ingest stage: stages one vintage per task (see runInWorkers in ingest.ts). */
-import { stageVintageTask, type VintageTask } from './index.js';
+/** Worker process of the ingest stage: copies or checks one vintage per task (see stageInWorkers in index.ts). */
+import { runIngestStep, type CopiedVintage, type IngestStep } from './index.js';
 import { createLogger } from '../core/log.js';
 import type { StagedVintage } from '../core/types.js';
 import { serveTasks } from '../core/worker-pool.js';
 
-serveTasks<never, VintageTask, StagedVintage>('worker', {
-  task: (task) => stageVintageTask(task, createLogger({ quiet: task.options.quiet })),
+serveTasks<never, IngestStep, CopiedVintage | StagedVintage>('worker', {
+  task: (step) => runIngestStep(step, createLogger({ quiet: step.vintage.options.quiet })),
 });
