@@ -1,9 +1,9 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import { UserError } from './errors.js';
-import { processIsAlive } from './output-checks.js';
+import { removeDeadScratch } from './scratch.js';
 import { sqlString } from './sql.js';
 
 /** Environment variable bounding each DuckDB instance's memory (DuckDB size syntax: `512MB`, `2GB`). */
@@ -19,23 +19,10 @@ const SPILL_PREFIX = 'ocs-zan-duckdb-';
 let spillRoot: string | undefined;
 let instancesOpened = 0;
 
-/** Spill folders of processes killed before their exit handler ran (Ctrl-C, kill -9): they can hold gigabytes. */
-function removeDeadSpills(): void {
-  for (const name of readdirSync(os.tmpdir())) {
-    const pid = Number(name.slice(SPILL_PREFIX.length));
-    if (!name.startsWith(SPILL_PREFIX) || !Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
-    try {
-      rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
-    } catch {
-      // Another user's folder: theirs to remove.
-    }
-  }
-}
-
 /** This process's folder for DuckDB spill files (one sub-folder per instance), removed when the process exits. */
 function spillDirectory(): string {
   if (spillRoot === undefined) {
-    removeDeadSpills();
+    removeDeadScratch(SPILL_PREFIX);
     const root = path.join(os.tmpdir(), `${SPILL_PREFIX}${process.pid}`);
     process.once('exit', () => rmSync(root, { recursive: true, force: true }));
     spillRoot = root;

@@ -12,14 +12,14 @@
  * const summary = await buildTiles({ db: 'OUT/ocs.duckdb', out: 'OUT/tiles/ocs.pmtiles', minzoom: 6, maxzoom: 14, format: 'pmtiles', jobs: 2 });
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import os from 'node:os';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { inStage, UserError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { runInWorkers } from '../core/worker-pool.js';
+import { scratchFolder } from '../core/scratch.js';
 import { levelZooms, prepareTileIndex, type Partition } from './plan.js';
 import { addDrop, type DropCounts } from './builder.js';
 import { CHANGE_FIELDS, LANDUSE_FIELDS, TERRITORY_FIELDS, landuseLayer, territoryLayer } from './layers.js';
@@ -109,7 +109,7 @@ export async function buildTiles(input: BuildTilesInput): Promise<BuildTilesSumm
   const db = path.resolve(input.db);
   return inStage('tiles', undefined, () =>
     AtomicOutput.write(input.out, { force: input.force, inputs: [db] }, async (tempPath) => {
-      const workDir = await mkdtemp(path.join(os.tmpdir(), 'ocs-zan-tiles-'));
+      const workDir = await scratchFolder('ocs-zan-tiles-');
       try {
         const indexPath = path.join(workDir, 'index.duckdb');
         const partitionZoom = Math.min(Math.max(PARTITION_ZOOM, minzoom), maxzoom);
