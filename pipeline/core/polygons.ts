@@ -151,8 +151,10 @@ function wkbPolygonRings(wkb: Buffer): Float64Array[] {
  * lowest vertex, the shell is counter-clockwise and holes clockwise, holes are sorted. Identical shapes
  * across vintages hash alike even when a producer rewrote the ring start or orientation.
  */
-export function polygonHash(polygon: gdal.Polygon): string {
-  const rings = wkbPolygonRings(polygon.toWKB());
+export const polygonHash = (polygon: gdal.Polygon): string => ringsHash(wkbPolygonRings(polygon.toWKB()));
+
+/** `polygonHash` of a polygon given as rings of interleaved x, y (as the staged-file reader decodes them). */
+export function ringsHash(rings: readonly Float64Array[]): string {
   const hash = createHash('sha1');
   if (rings.length === 0) return hash.digest('hex');
   hash.update(canonicalRing(rings[0]!, false));

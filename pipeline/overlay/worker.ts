@@ -1,6 +1,6 @@
 /**
  * Overlay worker: for one partition (a group of nearby communes) it reads only the staged polygons
- * whose box meets one of its communes' boxes (GDAL spatial filters, served by the FlatGeobuf index), cuts
+ * that meet one of its communes' boxes (searched in the FlatGeobuf index, decoded by core/flatgeobuf.ts), cuts
  * each commune into atomic pieces, one class per covering vintage, and writes its own Parquet parts.
  * The result for a commune depends only on that commune and the staged polygons around it (candidates
  * are processed in file order), never on the partition: that is what makes `--jobs` irrelevant.
@@ -14,7 +14,8 @@ import path from 'node:path';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
-import { polygonHash, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
+import { FlatGeobufReader, polygonWkb, type Box, type StagedPolygon } from '../core/flatgeobuf.js';
+import { polygonHash, polygonalParts, ringsHash, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
 import { loadNomenclature } from '../../nomenclature/loader.js';
@@ -98,12 +99,17 @@ interface StagedClass {
 }
 
 interface StagedSet {
-  geoms: gdal.Polygon[];
-  envelopes: gdal.Envelope[];
+  polygons: StagedPolygon[];
+  /** GEOS geometries, made only for the polygons that meet geometry work (`geometryOf`). */
+  geoms: Array<gdal.Polygon | undefined>;
+  envelopes: Box[];
   classes: StagedClass[];
   hashes: Array<string | undefined>;
   index: Flatbush | null;
 }
+
+const geometryOf = (set: StagedSet, i: number): gdal.Polygon =>
+  (set.geoms[i] ??= gdal.Geometry.fromWKB(polygonWkb(set.polygons[i]!.rings)) as gdal.Polygon);
 
 interface Piece {
   geom: gdal.Polygon;
@@ -113,49 +119,52 @@ interface Piece {
   classes: Array<StagedClass | null>;
 }
 
-const datasets = new Map<string, gdal.Dataset>();
+const stagedFiles = new Map<string, StagedFile>();
 
-function openVintage(vintage: WorkerVintage): gdal.Layer {
-  let dataset = datasets.get(vintage.path);
-  if (!dataset) {
+interface StagedFile {
+  reader: FlatGeobufReader;
+  classOf: (polygon: StagedPolygon) => StagedClass;
+}
+
+function openVintage(vintage: WorkerVintage): StagedFile {
+  let file = stagedFiles.get(vintage.path);
+  if (!file) {
+    let reader: FlatGeobufReader;
     try {
-      dataset = gdal.open(vintage.path);
+      reader = FlatGeobufReader.open(vintage.path);
     } catch (error) {
       throw new UserError(`cannot open staged vintage: ${(error as Error).message}`, { file: vintage.path, remedy: 'run the ingest stage again' });
     }
-    datasets.set(vintage.path, dataset);
+    file = { reader, classOf: stagedClassReader(reader) };
+    stagedFiles.set(vintage.path, file);
   }
-  return dataset.layers.get(0);
+  return file;
 }
 
 /**
- * The staged polygons whose boxes meet one of the given boxes (the partition's communes): one spatial filter per
- * commune reads far fewer polygons than one over the whole partition, whose box spans the gaps between communes.
+ * The staged polygons that meet one of the given boxes (the partition's communes): one search per commune reads
+ * far fewer polygons than one over the whole partition, whose box spans the gaps between communes. "Meet" is
+ * GDAL's spatial filter, which these reads replace: the box test of the index, then an exact one.
  */
 function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
-  const layer = openVintage(vintage);
-  const rows: Array<{ fid: number; geom: gdal.Polygon; cls: StagedClass }> = [];
-  const seen = new Set<number>();
+  const { reader, classOf } = openVintage(vintage);
+  const kept = new Map<number, StagedPolygon>();
   for (const box of boxes) {
-    layer.setSpatialFilter(box.minX, box.minY, box.maxX, box.maxY);
-    for (const feature of layer.features) {
-      if (seen.has(feature.fid)) continue;
-      seen.add(feature.fid);
-      readStagedFeature(feature, rows);
-    }
+    const hits = reader.search(box).filter((hit) => !kept.has(hit.index));
+    for (const polygon of reader.read(hits)) if (meetsBox(polygon, box)) kept.set(polygon.index, polygon);
   }
-  layer.setSpatialFilter(null);
   // File order, so that a commune sees its candidates in the same order whatever the partition.
-  rows.sort((a, b) => a.fid - b.fid);
+  const polygons = [...kept.values()].sort((a, b) => a.index - b.index);
   const set: StagedSet = {
-    geoms: rows.map((r) => r.geom),
-    envelopes: rows.map((r) => r.geom.getEnvelope()),
-    classes: rows.map((r) => r.cls),
-    hashes: new Array(rows.length),
+    polygons,
+    geoms: new Array(polygons.length),
+    envelopes: polygons.map((p) => p.box),
+    classes: polygons.map(classOf),
+    hashes: new Array(polygons.length),
     index: null,
   };
-  if (rows.length > 0) {
-    const index = new Flatbush(rows.length);
+  if (polygons.length > 0) {
+    const index = new Flatbush(polygons.length);
     for (const e of set.envelopes) index.add(e.minX, e.minY, e.maxX, e.maxY);
     index.finish();
     set.index = index;
@@ -163,28 +172,41 @@ function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
   return set;
 }
 
-/** One staged feature: its polygons with its classes, appended to `rows`. */
-function readStagedFeature(feature: gdal.Feature, rows: Array<{ fid: number; geom: gdal.Polygon; cls: StagedClass }>): void {
-  const f = feature.fields.toObject() as Record<string, string | number | null>;
-  for (const geom of polygonalParts(feature.getGeometry())) {
-    rows.push({
-      fid: feature.fid,
-      geom,
-      cls: {
-        code_cs: String(f.code_cs ?? ''),
-        code_us: String(f.code_us ?? ''),
-        category: Number(f.category ?? 0),
-        artificialised: Number(f.artif) === 1,
-        artif_rule: String(f.artif_rule ?? ''),
-        sealed: Number(f.sealed) === 1,
-        enaf: String(f.enaf ?? ''),
-        destination: f.destination ? String(f.destination) : null,
-      },
-    });
-  }
+/** The classes of a staged polygon, read from its fields. */
+function stagedClassReader(reader: FlatGeobufReader): (polygon: StagedPolygon) => StagedClass {
+  const [codeCs, codeUs, category, artif, artifRule, sealed, enaf, destination] = [
+    'code_cs', 'code_us', 'category', 'artif', 'artif_rule', 'sealed', 'enaf', 'destination',
+  ].map((name) => reader.columnIndex(name)) as [number, number, number, number, number, number, number, number];
+  return ({ properties: f }) => ({
+    code_cs: String(f[codeCs] ?? ''),
+    code_us: String(f[codeUs] ?? ''),
+    category: Number(f[category] ?? 0),
+    artificialised: Number(f[artif]) === 1,
+    artif_rule: String(f[artifRule] ?? ''),
+    sealed: Number(f[sealed]) === 1,
+    enaf: String(f[enaf] ?? ''),
+    destination: f[destination] ? String(f[destination]) : null,
+  });
 }
 
-const envelopeWithin = (inner: gdal.Envelope, outer: gdal.Envelope): boolean =>
+/**
+ * Whether a polygon whose index box meets `box` meets the box itself, as GDAL's spatial filter decides (its box
+ * inside, a shell vertex inside, else GEOS `intersects` with the rectangle, which only polygons along the box's
+ * edges reach).
+ */
+function meetsBox(polygon: StagedPolygon, box: Box): boolean {
+  const shell = polygon.rings[0];
+  if (!shell || shell.length === 0) return false;
+  const e = polygon.box;
+  if (e.minX >= box.minX && e.maxX <= box.maxX && e.minY >= box.minY && e.maxY <= box.maxY) return true;
+  for (let i = 0; i < shell.length; i += 2) {
+    if (shell[i]! >= box.minX && shell[i]! <= box.maxX && shell[i + 1]! >= box.minY && shell[i + 1]! <= box.maxY) return true;
+  }
+  const rectangle = new Float64Array([box.minX, box.minY, box.minX, box.maxY, box.maxX, box.maxY, box.maxX, box.minY, box.minX, box.minY]);
+  return gdal.Geometry.fromWKB(polygonWkb([rectangle])).intersects(gdal.Geometry.fromWKB(polygonWkb(polygon.rings)));
+}
+
+const envelopeWithin = (inner: Box, outer: Box): boolean =>
   inner.minX >= outer.minX && inner.maxX <= outer.maxX && inner.minY >= outer.minY && inner.maxY <= outer.maxY;
 
 type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygonsRead' | 'pieces' | 'cpuSeconds' | 'communeVintages' | 'thresholdClasses' | 'thresholdM2'>;
@@ -211,7 +233,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
   if (candidates.length === 0) return pieces.map((p) => ({ ...p, classes: [...p.classes, null] }));
   const byHash = new Map<string, number>();
   for (const i of candidates) {
-    const hash = (staged.hashes[i] ??= polygonHash(staged.geoms[i]!));
+    const hash = (staged.hashes[i] ??= ringsHash(staged.polygons[i]!.rings));
     if (!byHash.has(hash)) byHash.set(hash, i);
   }
   const out: Piece[] = [];
@@ -227,7 +249,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const hits = staged.index!.search(pe.minX, pe.minY, pe.maxX, pe.maxY).sort((a, b) => a - b);
     // A piece inside one polygon (unchanged land cut by a commune border) takes its class whole; looking for
     // it first spares intersections with the neighbours that merely touch the piece.
-    const within = hits.find((i) => envelopeWithin(pe, staged.envelopes[i]!) && staged.geoms[i]!.contains(piece.geom));
+    const within = hits.find((i) => envelopeWithin(pe, staged.envelopes[i]!) && geometryOf(staged, i).contains(piece.geom));
     if (within !== undefined) {
       counters.fastWithin++;
       out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes: [...piece.classes, staged.classes[within]!] });
@@ -240,7 +262,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     for (const i of hits) {
       // Once the piece is filled, the remaining candidates can only touch it (a vintage is a partition).
       if (covered >= piece.area * (1 - FILL_TOLERANCE)) break;
-      const v = staged.geoms[i]!;
+      const v = geometryOf(staged, i);
       const ve = staged.envelopes[i]!;
       const classes = [...piece.classes, staged.classes[i]!];
       const location = prepared?.locateBox(ve);
@@ -289,11 +311,11 @@ function overlayOverlapping(piece: Piece, staged: StagedSet, hits: number[], out
   for (const i of hits) {
     if (rest.isEmpty()) break;
     counters.intersections++;
-    const taken = polygonalParts(robustIntersection(rest, staged.geoms[i]!));
+    const taken = polygonalParts(robustIntersection(rest, geometryOf(staged, i)));
     if (taken.length === 0) continue;
     for (const part of taken) keepPiece(out, part, [...piece.classes, staged.classes[i]!], counters);
     counters.differences++;
-    rest = robustDifference(rest, staged.geoms[i]!);
+    rest = robustDifference(rest, geometryOf(staged, i));
   }
   for (const part of polygonalParts(rest)) keepPiece(out, part, [...piece.classes, null], counters);
 }
@@ -332,7 +354,7 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
   for (const v of task.vintages) {
     if (![...departements].some((d) => applies(v, d))) continue;
     const set = readStaged(v, communes.filter((c) => applies(v, c.departement)).map((c) => c.geom.getEnvelope()));
-    polygonsRead += set.geoms.length;
+    polygonsRead += set.polygons.length;
     staged.set(v.key, set);
   }
 
@@ -409,6 +431,6 @@ async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string
 serveTasks<never, PartitionTask, PartitionResult>('worker', {
   task: overlayPartition,
   close: () => {
-    for (const dataset of datasets.values()) dataset.close();
+    for (const file of stagedFiles.values()) file.reader.close();
   },
 });

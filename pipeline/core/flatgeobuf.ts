@@ -1,0 +1,366 @@
+/**
+ * A reader of the FlatGeobuf files the ingest stages (one Polygon per feature, a packed Hilbert R-tree index),
+ * decoding each feature's rings and properties straight from the bytes. The overlap check and the overlay read
+ * every staged polygon; through GDAL each one costs a feature wrapper, a geometry wrapper and its fields as
+ * JavaScript values (a quarter of an overlay worker's time, and much of the garbage collector's), where most
+ * polygons need only their coordinates: identical shapes across vintages are recognised by a hash of the
+ * coordinates, neighbours that only touch by a test on them. A GEOS geometry is made (`polygonWkb`) only for
+ * the polygons that meet real geometry work.
+ *
+ * Layout (flatgeobuf.org, version 3): magic bytes, a size-prefixed header table, the index (nodes of four
+ * doubles and an offset, root first, leaves last, one leaf per feature in file order), then the size-prefixed
+ * feature tables. Only what GDAL writes for a Polygon layer with scalar fields is read; anything else is an
+ * internal error, since the staged files are written by the ingest.
+ *
+ * @example
+ *   const file = FlatGeobufReader.open('stage/vintage-2019.fgb');
+ *   for (const f of file.features()) f.rings; // sequential, file order
+ *   file.read(file.search(box)); // the polygons whose box meets `box`, in file order
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+export interface Box {
+  minX: number;
+  minY: number;
+  maxX: number;
+  maxY: number;
+}
+
+export type PropertyValue = string | number | null;
+
+export interface StagedPolygon {
+  /** Position in the file (GDAL's FID). */
+  index: number;
+  /** Where it starts in the feature data, for reading it again (`read`). */
+  offset: number;
+  /** Rings as interleaved x, y, closed, the shell first. */
+  rings: Float64Array[];
+  box: Box;
+  /** By column position (`columnIndex`); null when the feature leaves the field unset. */
+  properties: PropertyValue[];
+}
+
+const MAGIC = [0x66, 0x67, 0x62, 0x03];
+const NODE_BYTES = 40;
+const GEOMETRY_POLYGON = 3;
+/** Sequential reads take this many bytes at a time. */
+const CHUNK_BYTES = 8 << 20;
+/** Features of a search closer than this in the file are read together. */
+const GAP_BYTES = 64 << 10;
+
+enum ColumnType {
+  Byte = 0,
+  UByte,
+  Bool,
+  Short,
+  UShort,
+  Int,
+  UInt,
+  Long,
+  ULong,
+  Float,
+  Double,
+  String,
+  Json,
+  DateTime,
+  Binary,
+}
+
+/** Flatbuffer access: a table's field position (0 when absent), vectors and strings behind an offset. */
+const field = (buf: Buffer, table: number, id: number): number => {
+  const vtable = table - buf.readInt32LE(table);
+  if (4 + 2 * id >= buf.readUInt16LE(vtable)) return 0;
+  const offset = buf.readUInt16LE(vtable + 4 + 2 * id);
+  return offset === 0 ? 0 : table + offset;
+};
+const indirect = (buf: Buffer, at: number): number => at + buf.readUInt32LE(at);
+const vector = (buf: Buffer, at: number): { start: number; length: number } => {
+  const v = indirect(buf, at);
+  return { start: v + 4, length: buf.readUInt32LE(v) };
+};
+const string = (buf: Buffer, at: number): string => {
+  const { start, length } = vector(buf, at);
+  return buf.toString('utf8', start, start + length);
+};
+
+export class FlatGeobufReader {
+  private constructor(
+    private readonly fd: number,
+    readonly file: string,
+    readonly count: number,
+    /** The layer's extent as the header records it (GDAL's `getExtent`). */
+    readonly extent: Box,
+    readonly columns: ReadonlyArray<{ name: string; type: ColumnType }>,
+    private readonly nodeSize: number,
+    /** [first, end) node of each index level, leaves first. */
+    private readonly levels: Array<[number, number]>,
+    /** The index's nodes above the leaves (the leaves are read from the file when a search reaches them). */
+    private readonly upper: Buffer,
+    private readonly indexStart: number,
+    private readonly dataStart: number,
+    private readonly fileSize: number,
+  ) {}
+
+  static open(file: string): FlatGeobufReader {
+    const fd = openSync(file, 'r');
+    try {
+      const fileSize = fstatSync(fd).size;
+      const prefix = readAt(fd, 0, Math.min(12, fileSize));
+      if (prefix.length < 12 || MAGIC.some((byte, i) => prefix[i] !== byte)) throw new Error(`${file}: not a FlatGeobuf file`);
+      const headerSize = prefix.readUInt32LE(8);
+      const header = readAt(fd, 12, headerSize);
+      const root = indirect(header, 0);
+      const at = (id: number): number => field(header, root, id);
+      if (at(2) && header[at(2)] !== GEOMETRY_POLYGON) throw new Error(`${file}: staged layers hold polygons, found geometry type ${header[at(2)]}`);
+      const columns: Array<{ name: string; type: ColumnType }> = [];
+      if (at(7)) {
+        const { start, length } = vector(header, at(7));
+        for (let i = 0; i < length; i++) {
+          const column = indirect(header, start + 4 * i);
+          const type = field(header, column, 1);
+          columns.push({ name: string(header, field(header, column, 0)), type: type ? header[type]! : ColumnType.Byte });
+        }
+      }
+      const count = at(8) ? Number(header.readBigUInt64LE(at(8))) : 0;
+      const extent = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
+      if (at(1)) {
+        const { start, length } = vector(header, at(1));
+        if (length >= 4) [extent.minX, extent.minY, extent.maxX, extent.maxY] = [0, 8, 16, 24].map((b) => header.readDoubleLE(start + b)) as [number, number, number, number];
+      }
+      const nodeSize = at(9) ? header.readUInt16LE(at(9)) : 16;
+      const indexStart = 12 + headerSize;
+      if (count === 0) return new FlatGeobufReader(fd, file, 0, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize);
+      if (nodeSize < 2) throw new Error(`${file}: staged files carry a spatial index`);
+      const levels = levelBounds(count, nodeSize);
+      const nodes = levels[0]![1];
+      const upper = readAt(fd, indexStart, levels[0]![0] * NODE_BYTES);
+      return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  /** Position of a column in `properties`; throws when the file has none of that name. */
+  columnIndex(name: string): number {
+    const index = this.columns.findIndex((column) => column.name === name);
+    if (index < 0) throw new Error(`${this.file}: no column ${name}`);
+    return index;
+  }
+
+  /** Every polygon in file order. */
+  *features(): Generator<StagedPolygon> {
+    let position = this.dataStart;
+    let index = 0;
+    while (position < this.fileSize) {
+      let chunk = readAt(this.fd, position, Math.min(CHUNK_BYTES, this.fileSize - position));
+      const firstSize = chunk.readUInt32LE(0);
+      if (4 + firstSize > chunk.length) chunk = readAt(this.fd, position, 4 + firstSize);
+      let at = 0;
+      while (at + 4 <= chunk.length) {
+        const size = chunk.readUInt32LE(at);
+        if (at + 4 + size > chunk.length) break;
+        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at);
+        at += 4 + size;
+      }
+      position += at;
+    }
+  }
+
+  /** Positions and file offsets of the polygons whose index box meets `box` (edges included), in file order. */
+  search(box: Box): Array<{ index: number; offset: number }> {
+    const found: Array<{ index: number; offset: number }> = [];
+    if (this.count === 0) return found;
+    const leaves = this.levels[0]!;
+    const visit = (nodes: Buffer, first: number, end: number, level: number): void => {
+      for (let node = first; node < end; node++) {
+        const at = (node - (level === 0 ? first : 0)) * NODE_BYTES;
+        if (
+          nodes.readDoubleLE(at + 16) < box.minX ||
+          nodes.readDoubleLE(at + 24) < box.minY ||
+          nodes.readDoubleLE(at) > box.maxX ||
+          nodes.readDoubleLE(at + 8) > box.maxY
+        )
+          continue;
+        const offset = Number(nodes.readBigUInt64LE(at + 32));
+        if (level === 0) {
+          found.push({ index: node - leaves[0], offset });
+          continue;
+        }
+        const childEnd = Math.min(offset + this.nodeSize, this.levels[level - 1]![1]);
+        if (level - 1 === 0) visit(readAt(this.fd, this.indexStart + offset * NODE_BYTES, (childEnd - offset) * NODE_BYTES), offset, childEnd, 0);
+        else visit(this.upper, offset, childEnd, level - 1);
+      }
+    };
+    // Even one feature has a root above its leaf.
+    const top = this.levels.length - 1;
+    visit(this.upper, this.levels[top]![0], this.levels[top]![1], top);
+    return found.sort((a, b) => a.index - b.index);
+  }
+
+  /** The polygons at these positions and data offsets (from `search` or `features`), nearby ones read together. */
+  read(hits: ReadonlyArray<{ index: number; offset: number }>): StagedPolygon[] {
+    const out: StagedPolygon[] = [];
+    let run = 0;
+    while (run < hits.length) {
+      let last = run;
+      while (last + 1 < hits.length && hits[last + 1]!.offset - hits[last]!.offset < GAP_BYTES) last++;
+      const start = this.dataStart + hits[run]!.offset;
+      const lastStart = this.dataStart + hits[last]!.offset;
+      const lastSize = readAt(this.fd, lastStart, 4).readUInt32LE(0);
+      const bytes = readAt(this.fd, start, lastStart + 4 + lastSize - start);
+      for (let k = run; k <= last; k++) out.push(this.decode(bytes, this.dataStart + hits[k]!.offset - start + 4, hits[k]!.index, hits[k]!.offset));
+      run = last + 1;
+    }
+    return out;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** One feature table (after its size prefix) at `at` in `buf`. */
+  private decode(buf: Buffer, at: number, index: number, offset: number): StagedPolygon {
+    const table = indirect(buf, at);
+    const geometryField = field(buf, table, 0);
+    if (geometryField === 0) throw new Error(`${this.file}: feature ${index} has no geometry`);
+    const geometry = indirect(buf, geometryField);
+    const typeField = field(buf, geometry, 6);
+    if ((typeField && buf[typeField] !== GEOMETRY_POLYGON) || field(buf, geometry, 7)) throw new Error(`${this.file}: feature ${index} is not a polygon`);
+    const xyField = field(buf, geometry, 1);
+    const xy = xyField ? vector(buf, xyField) : { start: 0, length: 0 };
+    const endsField = field(buf, geometry, 0);
+    const ends: number[] = [];
+    if (endsField) {
+      const v = vector(buf, endsField);
+      for (let i = 0; i < v.length; i++) ends.push(buf.readUInt32LE(v.start + 4 * i));
+    } else if (xy.length > 0) ends.push(xy.length / 2);
+    const rings: Float64Array[] = [];
+    const box = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
+    let previous = 0;
+    for (const end of ends) {
+      const ring = new Float64Array(2 * (end - previous));
+      buf.copy(Buffer.from(ring.buffer), 0, xy.start + 16 * previous, xy.start + 16 * end);
+      for (let i = 0; i < ring.length; i += 2) {
+        const x = ring[i]!;
+        const y = ring[i + 1]!;
+        if (x < box.minX) box.minX = x;
+        if (x > box.maxX) box.maxX = x;
+        if (y < box.minY) box.minY = y;
+        if (y > box.maxY) box.maxY = y;
+      }
+      rings.push(ring);
+      previous = end;
+    }
+    return { index, offset, rings, box, properties: this.properties(buf, table) };
+  }
+
+  private properties(buf: Buffer, table: number): PropertyValue[] {
+    const values: PropertyValue[] = new Array(this.columns.length).fill(null);
+    const propertiesField = field(buf, table, 1);
+    if (propertiesField === 0) return values;
+    const { start, length } = vector(buf, propertiesField);
+    let at = start;
+    while (at < start + length) {
+      const column = buf.readUInt16LE(at);
+      at += 2;
+      switch (this.columns[column]?.type) {
+        case ColumnType.Byte:
+          values[column] = buf.readInt8(at);
+          at += 1;
+          break;
+        case ColumnType.UByte:
+        case ColumnType.Bool:
+          values[column] = buf[at]!;
+          at += 1;
+          break;
+        case ColumnType.Short:
+          values[column] = buf.readInt16LE(at);
+          at += 2;
+          break;
+        case ColumnType.UShort:
+          values[column] = buf.readUInt16LE(at);
+          at += 2;
+          break;
+        case ColumnType.Int:
+          values[column] = buf.readInt32LE(at);
+          at += 4;
+          break;
+        case ColumnType.UInt:
+          values[column] = buf.readUInt32LE(at);
+          at += 4;
+          break;
+        case ColumnType.Long:
+          values[column] = Number(buf.readBigInt64LE(at));
+          at += 8;
+          break;
+        case ColumnType.ULong:
+          values[column] = Number(buf.readBigUInt64LE(at));
+          at += 8;
+          break;
+        case ColumnType.Float:
+          values[column] = buf.readFloatLE(at);
+          at += 4;
+          break;
+        case ColumnType.Double:
+          values[column] = buf.readDoubleLE(at);
+          at += 8;
+          break;
+        case ColumnType.String:
+        case ColumnType.Json:
+        case ColumnType.DateTime: {
+          const size = buf.readUInt32LE(at);
+          values[column] = buf.toString('utf8', at + 4, at + 4 + size);
+          at += 4 + size;
+          break;
+        }
+        default:
+          throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
+      }
+    }
+    return values;
+  }
+}
+
+/** WKB of a polygon given as rings of interleaved x, y: what GEOS is handed (`gdal.Geometry.fromWKB`). */
+export function polygonWkb(rings: readonly Float64Array[]): Buffer {
+  const size = 9 + rings.reduce((sum, ring) => sum + 4 + 8 * ring.length, 0);
+  const wkb = Buffer.allocUnsafe(size);
+  wkb[0] = 1;
+  wkb.writeUInt32LE(GEOMETRY_POLYGON, 1);
+  wkb.writeUInt32LE(rings.length, 5);
+  let at = 9;
+  for (const ring of rings) {
+    wkb.writeUInt32LE(ring.length / 2, at);
+    Buffer.from(ring.buffer, ring.byteOffset, ring.byteLength).copy(wkb, at + 4);
+    at += 4 + 8 * ring.length;
+  }
+  return wkb;
+}
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw new Error(`unexpected end of file at byte ${position + done}`);
+    done += n;
+  }
+  return buf;
+}
+
+/** [first, end) node of each level of a packed R-tree of `count` items, leaves first (flatgeobuf's layout). */
+function levelBounds(count: number, nodeSize: number): Array<[number, number]> {
+  const sizes = [count];
+  let n = count;
+  do {
+    n = Math.ceil(n / nodeSize);
+    sizes.push(n);
+  } while (n !== 1);
+  let end = sizes.reduce((sum, size) => sum + size, 0);
+  return sizes.map((size) => {
+    const bounds: [number, number] = [end - size, end];
+    end -= size;
+    return bounds;
+  });
+}

@@ -1,0 +1,121 @@
+import path from 'node:path';
+import gdal from 'gdal-async';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { FlatGeobufReader, polygonWkb, type Box } from '../pipeline/core/flatgeobuf.js';
+import { tempDir } from './ingest-helpers.js';
+
+const dir = tempDir('ocs-zan-fgb-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const X = 1_050_000;
+const Y = 6_840_000;
+const ring = (x: number, y: number, size: number): string =>
+  `(${X + x} ${Y + y},${X + x + size} ${Y + y},${X + x + size} ${Y + y + size},${X + x} ${Y + y + size},${X + x} ${Y + y})`;
+
+/** A staged-like FlatGeobuf written by GDAL (as the ingest writes it): polygons, some with holes, scalar fields. */
+function writeFgb(name: string, count: number): string {
+  const file = path.join(dir, name);
+  const dataset = gdal.drivers.get('FlatGeobuf').create(file);
+  const layer = dataset.layers.create('staged', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
+  layer.fields.add(new gdal.FieldDefn('code', gdal.OFTString));
+  layer.fields.add(new gdal.FieldDefn('category', gdal.OFTInteger));
+  layer.fields.add(new gdal.FieldDefn('area_m2', gdal.OFTReal));
+  layer.fields.add(new gdal.FieldDefn('destination', gdal.OFTString));
+  const side = Math.ceil(Math.sqrt(count));
+  for (let n = 0; n < count; n++) {
+    const [x, y] = [(n % side) * 30, Math.floor(n / side) * 30];
+    const feature = new gdal.Feature(layer);
+    feature.fields.set('code', `CS${n % 7}é`);
+    feature.fields.set('category', n % 11);
+    feature.fields.set('area_m2', n + 0.25);
+    if (n % 3 === 0) feature.fields.set('destination', 'habitat');
+    feature.setGeometry(gdal.Geometry.fromWKT(n % 4 === 0 ? `POLYGON(${ring(x, y, 20)},${ring(x + 5, y + 5, 3)},${ring(x + 12, y + 12, 4)})` : `POLYGON(${ring(x, y, 10 + (n % 5))})`));
+    layer.features.add(feature);
+  }
+  dataset.close();
+  return file;
+}
+
+/** Each feature as GDAL reads it: FID, little-endian WKB, fields. */
+function gdalFeatures(file: string): Array<{ fid: number; wkb: Buffer; fields: Record<string, unknown>; box: Box }> {
+  const dataset = gdal.open(file);
+  const out = dataset.layers.get(0).features.map((f) => {
+    const geometry = f.getGeometry()!;
+    const { minX, minY, maxX, maxY } = geometry.getEnvelope();
+    return { fid: f.fid, wkb: geometry.toWKB(gdal.wkbNDR), fields: f.fields.toObject(), box: { minX, minY, maxX, maxY } };
+  });
+  dataset.close();
+  return out;
+}
+
+const meets = (a: Box, b: Box): boolean => !(a.maxX < b.minX || a.maxY < b.minY || a.minX > b.maxX || a.minY > b.maxY);
+
+describe('FlatGeobufReader (staged files read without GDAL)', () => {
+  // 1 feature: a root above one leaf; 300 features: three levels above the leaves.
+  for (const count of [1, 300]) {
+    it(`decodes the same polygons, boxes and fields as GDAL, in file order (${count} features)`, () => {
+      const file = writeFgb(`features-${count}.fgb`, count);
+      const expected = gdalFeatures(file);
+      const reader = FlatGeobufReader.open(file);
+      try {
+        expect(reader.count).toBe(count);
+        const extent = gdal.open(file).layers.get(0).getExtent();
+        expect(reader.extent).toEqual({ minX: extent.minX, minY: extent.minY, maxX: extent.maxX, maxY: extent.maxY });
+        const mine = [...reader.features()];
+        expect(mine.map((f) => f.index)).toEqual(expected.map((f) => f.fid));
+        mine.forEach((f, k) => {
+          expect(polygonWkb(f.rings).equals(expected[k]!.wkb)).toBe(true);
+          expect(f.box).toEqual(expected[k]!.box);
+          const fields = Object.fromEntries(reader.columns.map((column, c) => [column.name, f.properties[c]]));
+          expect(fields).toEqual(expected[k]!.fields);
+        });
+        // A polygon read again from its offset is the same.
+        const last = mine[mine.length - 1]!;
+        expect(reader.read([{ index: last.index, offset: last.offset }])[0]).toEqual(last);
+      } finally {
+        reader.close();
+      }
+    });
+  }
+
+  it('finds every polygon whose box meets a search box (edges included), and reads them', () => {
+    const file = writeFgb('search.fgb', 300);
+    const expected = gdalFeatures(file);
+    const reader = FlatGeobufReader.open(file);
+    try {
+      const boxes: Box[] = [
+        { minX: X + 100, minY: Y + 100, maxX: X + 250, maxY: Y + 180 },
+        // Touching features' edges only.
+        { minX: X + 60 + 20, minY: Y, maxX: X + 89.5, maxY: Y + 5 },
+        { minX: X - 1000, minY: Y - 1000, maxX: X - 10, maxY: Y - 10 },
+        reader.extent,
+      ];
+      for (const box of boxes) {
+        const hits = reader.search(box);
+        expect(hits.map((h) => h.index)).toEqual(expected.filter((f) => meets(f.box, box)).map((f) => f.fid));
+        expect(reader.read(hits).map((f) => polygonWkb(f.rings))).toEqual(hits.map((h) => expected[h.index]!.wkb));
+      }
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('reads an empty layer', () => {
+    const file = writeFgb('empty.fgb', 0);
+    const reader = FlatGeobufReader.open(file);
+    try {
+      expect(reader.count).toBe(0);
+      expect([...reader.features()]).toEqual([]);
+      expect(reader.search({ minX: -Infinity, minY: -Infinity, maxX: Infinity, maxY: Infinity })).toEqual([]);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('refuses a file that is not FlatGeobuf', () => {
+    const file = path.join(dir, 'not.fgb');
+    gdal.drivers.get('GeoJSON').create(file).close();
+    expect(() => FlatGeobufReader.open(file)).toThrow(/not a FlatGeobuf file/);
+  });
+});
