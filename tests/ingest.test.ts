@@ -173,6 +173,30 @@ describe('ingest per vintage', () => {
   });
 });
 
+describe('ingest overlap check on a larger vintage', () => {
+  it('resolves an overlap between polygons far apart in staged order (the earlier one read again from the file)', async () => {
+    // 10,000 squares of 5 m on a 10 m grid, and a strip along the gaps of the bottom row whose notch reaches into
+    // the square at x = 890 m: the strip's box centre (x = 450 m) and the square are in opposite quarters of the
+    // Hilbert order, farther apart than the overlap check keeps polygons in memory.
+    const square = (x: number, y: number): string => `POLYGON((${1_050_000 + x} ${6_840_000 + y},${1_050_005 + x} ${6_840_000 + y},${1_050_005 + x} ${6_840_005 + y},${1_050_000 + x} ${6_840_005 + y},${1_050_000 + x} ${6_840_000 + y}))`;
+    const features: TestFeature[] = [];
+    for (let n = 0; n < 10_000; n++) features.push({ id: `S${n}`, cs: 'CS2.2.1', us: 'US1.1', wkt: square((n % 100) * 10, Math.floor(n / 100) * 10) });
+    const [x0, y0] = [1_050_000, 6_840_000];
+    const strip = [[0, 6], [891, 6], [891, 4], [893, 4], [893, 6], [900, 6], [900, 9], [0, 9], [0, 6]].map(([x, y]) => `${x0 + x!} ${y0 + y!}`);
+    features.push({ id: 'STRIP', cs: 'CS1.1.1.1', us: 'US5', wkt: `POLYGON((${strip.join(',')}))` });
+    const file = writeOcs(path.join(dir, 'far-overlap.gpkg'), { ocs: features });
+    const manifest = await ingestVintages([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-far-overlap') });
+    const vintage = manifest.vintages[0]!;
+    expect(vintage.repairs['overlaps_resolved']).toBe(1);
+    expect(vintage.repairs['overlap_area_m2']).toBeCloseTo(2, 6);
+    expect(vintage.areaM2).toBeCloseTo(10_000 * 25 + (900 * 3 + 2 * 2) - 2, 6);
+    const staged = gdal.open(path.join(dir, 'stage-far-overlap', vintage.path));
+    const order = staged.layers.get(0).features.map((f) => String(f.fields.get('src_id')));
+    staged.close();
+    expect(Math.abs(order.indexOf('S89') - order.indexOf('STRIP'))).toBeGreaterThan(4096);
+  });
+});
+
 describe('ingest reprojection', () => {
   it('reads a WGS84 GeoJSON twin of a Lambert-93 layer with the same areas (0.01 %)', async () => {
     const wgs84 = path.join(dir, 'ocs-wgs84.geojson');

@@ -15,7 +15,8 @@
  */
 import { rename, rm } from 'node:fs/promises';
 import gdal from 'gdal-async';
-import { areaOf, polygonalParts, polygonCoordinates, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
+import { areaOf, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
+import { FlatGeobufReader, polygonWkb, type Box, type StagedPolygon } from '../core/flatgeobuf.js';
 import { PolygonBoundary } from '../core/segments.js';
 import type { Repairs } from './geometry.js';
 
@@ -24,7 +25,7 @@ import type { Repairs } from './geometry.js';
  * demo): below this, an overlap per pair is noise left to the overlay's tolerance, not a repair.
  */
 const OVERLAP_MIN_M2 = 1e-4;
-/** Polygons read ahead are looked up here before a random read: the Hilbert order keeps neighbours close. */
+/** The last polygons read are kept for their neighbours, which the Hilbert order keeps close; older ones are read again. */
 const CACHE = 4096;
 
 export interface Resolved {
@@ -58,51 +59,52 @@ interface StagedFigures {
  * figures of every staged feature.
  */
 function findCuts(file: string, repairs: Repairs): { cuts: Map<number, gdal.Polygon[]>; staged: StagedFigures } {
-  const sequential = gdal.open(file);
-  const random = gdal.open(file);
+  const reader = FlatGeobufReader.open(file);
   try {
-    const layer = sequential.layers.get(0);
-    const boxes: number[] = [];
-    const fids: number[] = [];
+    const count = reader.count;
+    const boxes = new Float64Array(4 * count);
+    const offsets = new Float64Array(count);
     const cuts = new Map<number, gdal.Polygon[]>();
-    const count = layer.features.count();
     const staged: StagedFigures = { categories: new Int32Array(count), areas: new Float64Array(count) };
-    const categoryField = layer.fields.indexOf('category');
-    const areaField = layer.fields.indexOf('area_m2');
+    const categoryField = reader.columnIndex('category');
+    const areaField = reader.columnIndex('area_m2');
     // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
-    const earlierBoxes = new BoxGrid(layer.getExtent(), count);
+    const earlierBoxes = new BoxGrid(reader.extent, count);
 
-    const cache = new Map<number, gdal.Geometry>();
-    const randomLayer = random.layers.get(0);
+    const recent = new Map<number, StagedPolygon>();
+    const geometries = new Map<number, gdal.Geometry>();
+    const boundaries = new Map<number, PolygonBoundary>();
     const geometryOf = (j: number): gdal.Geometry => {
       const cut = cuts.get(j);
       if (cut) return unionAll(cut) ?? new gdal.Polygon();
-      return cache.get(j) ?? randomLayer.features.get(fids[j]!).getGeometry()!;
+      let geometry = geometries.get(j);
+      if (!geometry) {
+        const polygon = recent.get(j) ?? reader.read([{ index: j, offset: offsets[j]! }])[0]!;
+        geometry = gdal.Geometry.fromWKB(polygonWkb(polygon.rings));
+        if (recent.has(j)) geometries.set(j, geometry);
+      }
+      return geometry;
     };
     // Boxes that only touch cannot hold an overlap of positive area.
     const overlapsBox = (j: number, k: number): boolean =>
       boxes[4 * j]! < boxes[4 * k + 2]! && boxes[4 * j + 2]! > boxes[4 * k]! && boxes[4 * j + 1]! < boxes[4 * k + 3]! && boxes[4 * j + 3]! > boxes[4 * k + 1]!;
-
-    const boundaries = new Map<number, PolygonBoundary>();
     const boundaryOf = (j: number): PolygonBoundary => {
-      let r = boundaries.get(j);
-      if (!r) {
-        r = new PolygonBoundary(polygonCoordinates(cache.get(j) as gdal.Polygon));
-        boundaries.set(j, r);
+      let boundary = boundaries.get(j);
+      if (!boundary) {
+        boundary = new PolygonBoundary(recent.get(j)!.rings);
+        boundaries.set(j, boundary);
       }
-      return r;
+      return boundary;
     };
-    let k = 0;
-    for (let f = layer.features.first(); f; f = layer.features.next(), k++) {
-      const geometry = f.getGeometry()!;
-      const e = geometry.getEnvelope();
-      boxes.push(e.minX, e.minY, e.maxX, e.maxY);
-      fids.push(f.fid);
-      staged.categories[k] = f.fields.get(categoryField) as number;
-      staged.areas[k] = f.fields.get(areaField) as number;
-      cache.set(k, geometry);
-      cache.delete(k - CACHE);
-      boundaries.delete(k - CACHE);
+    for (const polygon of reader.features()) {
+      const k = polygon.index;
+      const e = polygon.box;
+      boxes.set([e.minX, e.minY, e.maxX, e.maxY], 4 * k);
+      offsets[k] = polygon.offset;
+      staged.categories[k] = polygon.properties[categoryField] as number;
+      staged.areas[k] = polygon.properties[areaField] as number;
+      recent.set(k, polygon);
+      for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
       const earlier = earlierBoxes
         .candidates(e, k)
         .filter((j) => overlapsBox(j, k))
@@ -111,21 +113,21 @@ function findCuts(file: string, repairs: Repairs): { cuts: Map<number, gdal.Poly
       const taken: gdal.Polygon[] = [];
       for (const j of earlier) {
         // Neighbours that provably only touch (the common case) spare a GEOS intersection.
-        if (!cuts.has(j) && cache.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
+        if (!cuts.has(j) && recent.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
         const other = geometryOf(j);
-        if (areaOf(robustIntersection(geometry, other)) > OVERLAP_MIN_M2) taken.push(...polygonalParts(other));
+        if (areaOf(robustIntersection(geometryOf(k), other)) > OVERLAP_MIN_M2) taken.push(...polygonalParts(other));
       }
       if (taken.length === 0) continue;
+      const geometry = geometryOf(k);
       const before = areaOf(geometry);
       const rest = polygonalParts(robustDifference(geometry, unionAll(taken)!));
       repairs.overlaps_resolved++;
-      repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, polygon) => sum + polygon.getArea(), 0));
+      repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, part) => sum + part.getArea(), 0));
       cuts.set(k, rest);
     }
     return { cuts, staged };
   } finally {
-    sequential.close();
-    random.close();
+    reader.close();
   }
 }
 
@@ -181,13 +183,13 @@ class BoxGrid {
   private readonly cell: number;
   private readonly columns: number;
 
-  constructor(private readonly extent: gdal.Envelope, features: number) {
+  constructor(private readonly extent: Box, features: number) {
     const area = Math.max(extent.maxX - extent.minX, 1) * Math.max(extent.maxY - extent.minY, 1);
     this.cell = 2 * Math.sqrt(area / Math.max(features, 1));
     this.columns = Math.floor((extent.maxX - extent.minX) / this.cell) + 1;
   }
 
-  add(box: gdal.Envelope, id: number): void {
+  add(box: Box, id: number): void {
     this.forCells(box, (key) => {
       const list = this.cells.get(key);
       if (list) list.push(id);
@@ -196,7 +198,7 @@ class BoxGrid {
   }
 
   /** Ids whose cells meet the box (their boxes may still miss it). */
-  candidates(box: gdal.Envelope, lookup: number): number[] {
+  candidates(box: Box, lookup: number): number[] {
     const found: number[] = [];
     this.forCells(box, (key) => {
       for (const id of this.cells.get(key) ?? []) {
@@ -208,7 +210,7 @@ class BoxGrid {
     return found;
   }
 
-  private forCells(box: gdal.Envelope, visit: (key: number) => void): void {
+  private forCells(box: Box, visit: (key: number) => void): void {
     const column = (x: number): number => Math.min(this.columns - 1, Math.max(0, Math.floor((x - this.extent.minX) / this.cell)));
     const row = (y: number): number => Math.max(0, Math.floor((y - this.extent.minY) / this.cell));
     for (let r = row(box.minY); r <= row(box.maxY); r++) for (let c = column(box.minX); c <= column(box.maxX); c++) visit(r * this.columns + c);
