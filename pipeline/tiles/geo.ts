@@ -57,20 +57,36 @@ export class Lambert93 {
     return wkbToGeoJSON(geometry.toWKB());
   }
 
-  /** Lon/lat box of a small Lambert-93 box from its corners; callers add a margin for curved edges. */
-  cornersToLonLat(box: BBox): BBox {
-    const out: BBox = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const [x, y] of [
-      [box[0], box[1]],
-      [box[0], box[3]],
-      [box[2], box[1]],
-      [box[2], box[3]],
-    ] as const) {
-      const p = this.toLonLat.transformPoint(x, y);
-      out[0] = Math.min(out[0], p.x);
-      out[1] = Math.min(out[1], p.y);
-      out[2] = Math.max(out[2], p.x);
-      out[3] = Math.max(out[3], p.y);
+  /**
+   * Lon/lat boxes of small Lambert-93 boxes (`minX, minY, maxX, maxY` each) from their corners; callers add a
+   * margin for curved edges. One transform of all the corners as a line: a native call per corner cost about
+   * 7 µs a piece when the tile index read the region's 9.4 M pieces.
+   */
+  cornersToLonLat(boxes: Float64Array): Float64Array {
+    const count = boxes.length / 4;
+    const wkb = Buffer.allocUnsafe(9 + 64 * count);
+    wkb[0] = 1;
+    wkb.writeUInt32LE(2, 1); // LineString
+    wkb.writeUInt32LE(4 * count, 5);
+    for (let i = 0; i < count; i++) {
+      const [minX, minY, maxX, maxY] = [boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!];
+      [minX, minY, minX, maxY, maxX, minY, maxX, maxY].forEach((v, k) => wkb.writeDoubleLE(v, 9 + 64 * i + 8 * k));
+    }
+    const line = gdal.Geometry.fromWKB(wkb);
+    line.transform(this.toLonLat);
+    const projected = line.toWKB(gdal.wkbNDR);
+    const out = new Float64Array(4 * count);
+    for (let i = 0; i < count; i++) {
+      let [west, south, east, north] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let k = 0; k < 4; k++) {
+        const x = projected.readDoubleLE(9 + 64 * i + 16 * k);
+        const y = projected.readDoubleLE(9 + 64 * i + 16 * k + 8);
+        west = Math.min(west, x);
+        south = Math.min(south, y);
+        east = Math.max(east, x);
+        north = Math.max(north, y);
+      }
+      out.set([west, south, east, north], 4 * i);
     }
     return out;
   }

@@ -64,15 +64,21 @@ export interface TilePlan {
 
 
 /**
- * Table `cls`: each piece's classes as one list, ordered by vintage. Built by ranges of piece ids because a list
- * aggregate does not spill: over the region's 28 M class rows at once it outgrew DuckDB's memory bound.
- * `piece_class` is sorted by piece id, so each range reads only its own row groups.
+ * Table `cls`: each piece's classes as one list, ordered by vintage. A piece has at most one class per vintage, so
+ * the list is one column per vintage with the missing ones left out: a plain hash aggregate, where an ordered
+ * `list(… ORDER BY vintage)` took 7 times longer (950 ms against 130 ms per 100,000 Bas-Rhin pieces). Built by
+ * ranges of piece ids because aggregate states of this kind do not spill: over the region's 28 M class rows at once
+ * the list aggregate outgrew DuckDB's memory bound. `piece_class` is sorted by piece id, so each range reads only its
+ * own row groups.
  */
-async function collectClasses(conn: DuckDBConnection): Promise<void> {
+async function collectClasses(conn: DuckDBConnection, vintages: number[]): Promise<void> {
   const range = (await conn.runAndReadAll(`SELECT coalesce(min(piece_id), 0)::DOUBLE AS lo, coalesce(max(piece_id), -1)::DOUBLE AS hi FROM src.piece_class`)).getRowObjectsJS()[0]!;
+  const perVintage = vintages.map(
+    (vintage) => `any_value(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
+                                        artificialised := artificialised, enaf := enaf, destination := destination)) FILTER (WHERE vintage = ${vintage})`,
+  );
   const classesOf = (from: number): string => `
-    SELECT piece_id, list(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
-                                      artificialised := artificialised, enaf := enaf, destination := destination) ORDER BY vintage) AS classes
+    SELECT piece_id, list_filter([${perVintage.join(', ')}], c -> c IS NOT NULL) AS classes
     FROM src.piece_class WHERE piece_id >= ${from} AND piece_id < ${from + CLASS_BATCH_PIECES} GROUP BY piece_id`;
   await conn.run(`CREATE TABLE cls AS ${classesOf(Number(range.lo))}`);
   for (let from = Number(range.lo) + CLASS_BATCH_PIECES; from <= Number(range.hi); from += CLASS_BATCH_PIECES) await conn.run(`INSERT INTO cls ${classesOf(from)}`);
@@ -111,15 +117,31 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     const lambert = new Lambert93();
     const partitionKeys = new Set<string>();
     const bounds: BBox = [Infinity, Infinity, -Infinity, -Infinity];
+    const extendBounds = (lonLat: BBox): void => {
+      bounds[0] = Math.min(bounds[0], lonLat[0]);
+      bounds[1] = Math.min(bounds[1], lonLat[1]);
+      bounds[2] = Math.max(bounds[2], lonLat[2]);
+      bounds[3] = Math.max(bounds[3], lonLat[3]);
+    };
     const addPartitions = (lonLat: BBox, zooms: [number, number]): void => {
       for (let z = zooms[0]; z <= Math.min(zooms[1], input.partitionZoom); z++) {
         const r = tileRange(lonLat, z);
         for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) partitionKeys.add(`${z}/${x}/${y}`);
       }
-      bounds[0] = Math.min(bounds[0], lonLat[0]);
-      bounds[1] = Math.min(bounds[1], lonLat[1]);
-      bounds[2] = Math.max(bounds[2], lonLat[2]);
-      bounds[3] = Math.max(bounds[3], lonLat[3]);
+      extendBounds(lonLat);
+    };
+    // Pieces show at every zoom: their tiles at the partition zoom are gathered, and the partitions below are
+    // these tiles' ancestors. Exact: the tile maths scale by powers of two, so a tile range at a lower zoom is the
+    // range at the partition zoom shifted right.
+    const pieceTiles = new Set<number>();
+    const tilesPerRow = 2 ** input.partitionZoom;
+    const addPieces = (lonLat: Float64Array): void => {
+      for (let i = 0; i < lonLat.length; i += 4) {
+        const box = [lonLat[i]!, lonLat[i + 1]!, lonLat[i + 2]!, lonLat[i + 3]!] as BBox;
+        const r = tileRange(box, input.partitionZoom);
+        for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) pieceTiles.add(x * tilesPerRow + y);
+        extendBounds(box);
+      }
     };
 
     // Pieces: bbox per row through the appender, then one sorted copy joined with the classes.
@@ -134,6 +156,7 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const ids = chunk.getColumnValues(0) as bigint[];
       const wkbs = chunk.getColumnValues(1) as Array<{ bytes: Uint8Array } | null>;
+      const boxes: number[] = [];
       for (let i = 0; i < ids.length; i++) {
         const wkb = wkbs[i];
         if (!wkb) continue;
@@ -142,15 +165,23 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
         appender.appendBigInt(ids[i]!);
         for (const v of box) appender.appendDouble(v);
         appender.endRow();
-        // Pieces are small: corners are enough, the partition query box has its own margin.
-        addPartitions(lambert.cornersToLonLat(box), [input.minzoom, input.maxzoom]);
+        boxes.push(...box);
       }
+      // Pieces are small: corners are enough, the partition query box has its own margin.
+      if (boxes.length > 0) addPieces(lambert.cornersToLonLat(Float64Array.from(boxes)));
       pieces += ids.length;
       progress.tick(ids.length);
     }
     appender.closeSync();
     appendConn.closeSync();
-    await collectClasses(conn);
+    for (const tile of pieceTiles) {
+      const [x, y] = [Math.floor(tile / tilesPerRow), tile % tilesPerRow];
+      for (let z = input.minzoom; z <= input.partitionZoom; z++) {
+        const shift = 2 ** (input.partitionZoom - z);
+        partitionKeys.add(`${z}/${Math.floor(x / shift)}/${Math.floor(y / shift)}`);
+      }
+    }
+    await collectClasses(conn, vintages);
     await conn.run(`
       CREATE TABLE feat AS
       SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
