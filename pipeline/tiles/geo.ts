@@ -50,11 +50,32 @@ export class Lambert93 {
     this.fromLonLat = new gdal.CoordinateTransformation(lonLat, lambert);
   }
 
-  /** WKB in EPSG:2154 → GeoJSON geometry in lon/lat (read back as WKB: much cheaper than GDAL's JSON). */
-  geometryToLonLat(wkb: Uint8Array): GeoJSON.Geometry {
-    const geometry = gdal.Geometry.fromWKB(Buffer.from(wkb.buffer, wkb.byteOffset, wkb.byteLength));
-    geometry.transform(this.toLonLat);
-    return wkbToGeoJSON(geometry.toWKB());
+  /**
+   * WKB geometries in EPSG:2154 → GeoJSON geometries in lon/lat. The WKB is decoded in JavaScript and all the
+   * vertices go through one transform, as a line: a GDAL geometry per piece, transformed and written back, cost
+   * a tenth of a tile worker's time in native calls and wrappers to collect.
+   */
+  geometriesToLonLat(wkbs: readonly Uint8Array[]): GeoJSON.Geometry[] {
+    const geometries = wkbs.map(wkbToGeoJSON);
+    const positions: number[][] = [];
+    for (const geometry of geometries) collectPositions(geometry, positions);
+    if (positions.length === 0) return geometries;
+    const wkb = Buffer.allocUnsafe(9 + 16 * positions.length);
+    wkb[0] = 1;
+    wkb.writeUInt32LE(2, 1); // LineString
+    wkb.writeUInt32LE(positions.length, 5);
+    positions.forEach((position, i) => {
+      wkb.writeDoubleLE(position[0]!, 9 + 16 * i);
+      wkb.writeDoubleLE(position[1]!, 17 + 16 * i);
+    });
+    const line = gdal.Geometry.fromWKB(wkb);
+    line.transform(this.toLonLat);
+    const projected = line.toWKB(gdal.wkbNDR);
+    positions.forEach((position, i) => {
+      position[0] = projected.readDoubleLE(9 + 16 * i);
+      position[1] = projected.readDoubleLE(17 + 16 * i);
+    });
+    return geometries;
   }
 
   /**
@@ -137,6 +158,28 @@ export class Lambert93 {
       }
     }
     return out;
+  }
+}
+
+/** Every [x, y] position of a GeoJSON geometry, appended to `out` (the arrays themselves, to be written over). */
+function collectPositions(geometry: GeoJSON.Geometry, out: number[][]): void {
+  switch (geometry.type) {
+    case 'Point':
+      out.push(geometry.coordinates);
+      break;
+    case 'LineString':
+    case 'MultiPoint':
+      out.push(...geometry.coordinates);
+      break;
+    case 'Polygon':
+    case 'MultiLineString':
+      for (const line of geometry.coordinates) out.push(...line);
+      break;
+    case 'MultiPolygon':
+      for (const polygon of geometry.coordinates) for (const ring of polygon) out.push(...ring);
+      break;
+    case 'GeometryCollection':
+      for (const part of geometry.geometries) collectPositions(part, out);
   }
 }
 

@@ -94,6 +94,7 @@ export class PartitionBuilder {
       return entry;
     };
     const areaById = new Map<number, number>();
+    const drawn: Uint8Array[] = [];
     for (const row of pieceRows) {
       const id = Number(row.id);
       areaById.set(id, Number(row.area_m2));
@@ -114,8 +115,12 @@ export class PartitionBuilder {
         if (kind) pieceLayer(changeLayer(from.vintage, to.vintage)).properties.set(id, changeProperties(from, to, kind));
       }
       // A piece no layer holds (no class at any vintage) is not drawn.
-      if (classes.length > 0) pieces.push({ type: 'Feature', id, geometry: this.lambert.geometryToLonLat(row.wkb as Uint8Array), properties: null });
+      if (classes.length > 0) {
+        pieces.push({ type: 'Feature', id, geometry: { type: 'Polygon', coordinates: [] }, properties: null });
+        drawn.push(row.wkb as Uint8Array);
+      }
     }
+    this.lambert.geometriesToLonLat(drawn).forEach((geometry, i) => (pieces[i]!.geometry = geometry));
 
     const territoryLayers = new Map<string, LayerInput>();
     const levels = Object.keys(TERRITORY_ZOOMS).filter((level) => {
@@ -125,14 +130,15 @@ export class PartitionBuilder {
     if (levels.length > 0) {
       const list = levels.map((l) => `'${l}'`).join(', ');
       const territoryRows = (await this.conn.runAndReadAll(`SELECT * FROM terr WHERE ${where} AND level IN (${list}) ORDER BY level, code`)).getRowObjectsJS();
-      territoryRows.forEach((row) => {
+      const geometries = this.lambert.geometriesToLonLat(territoryRows.map((row) => row.wkb as Uint8Array));
+      territoryRows.forEach((row, i) => {
         const level = String(row.level);
         const name = territoryLayer(level);
         let layer = territoryLayers.get(name);
         if (!layer) territoryLayers.set(name, (layer = { name, features: [], zooms: levelZooms(level, minzoom, maxzoom)!, droppable: false }));
         layer.features.push({
           type: 'Feature',
-          geometry: this.lambert.geometryToLonLat(row.wkb as Uint8Array),
+          geometry: geometries[i]!,
           properties: territoryProperties(row),
         });
       });
