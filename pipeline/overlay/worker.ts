@@ -99,7 +99,8 @@ interface StagedClass {
 }
 
 interface StagedSet {
-  polygons: StagedPolygon[];
+  /** Each polygon's rings (its fields are read once, into `classes`). */
+  rings: Float64Array[][];
   /** GEOS geometries, made only for the polygons that meet geometry work (`geometryOf`). */
   geoms: Array<gdal.Polygon | undefined>;
   envelopes: Box[];
@@ -109,7 +110,7 @@ interface StagedSet {
 }
 
 const geometryOf = (set: StagedSet, i: number): gdal.Polygon =>
-  (set.geoms[i] ??= gdal.Geometry.fromWKB(polygonWkb(set.polygons[i]!.rings)) as gdal.Polygon);
+  (set.geoms[i] ??= gdal.Geometry.fromWKB(polygonWkb(set.rings[i]!)) as gdal.Polygon);
 
 interface Piece {
   geom: gdal.Polygon;
@@ -156,7 +157,7 @@ function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
   // File order, so that a commune sees its candidates in the same order whatever the partition.
   const polygons = [...kept.values()].sort((a, b) => a.index - b.index);
   const set: StagedSet = {
-    polygons,
+    rings: polygons.map((p) => p.rings),
     geoms: new Array(polygons.length),
     envelopes: polygons.map((p) => p.box),
     classes: polygons.map(classOf),
@@ -233,7 +234,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
   if (candidates.length === 0) return pieces.map((p) => ({ ...p, classes: [...p.classes, null] }));
   const byHash = new Map<string, number>();
   for (const i of candidates) {
-    const hash = (staged.hashes[i] ??= ringsHash(staged.polygons[i]!.rings));
+    const hash = (staged.hashes[i] ??= ringsHash(staged.rings[i]!));
     if (!byHash.has(hash)) byHash.set(hash, i);
   }
   const out: Piece[] = [];
@@ -354,7 +355,7 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
   for (const v of task.vintages) {
     if (![...departements].some((d) => applies(v, d))) continue;
     const set = readStaged(v, communes.filter((c) => applies(v, c.departement)).map((c) => c.geom.getEnvelope()));
-    polygonsRead += set.polygons.length;
+    polygonsRead += set.rings.length;
     staged.set(v.key, set);
   }
 
