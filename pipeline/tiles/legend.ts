@@ -24,8 +24,6 @@ const DEFAULTS: LegendEntry[] = [
   { category: 10, label: 'Autres surfaces végétalisées', artificialised: false, colour: '#c2e699' },
 ];
 
-export const UNCLASSIFIED_COLOUR = '#9e9e9e';
-
 /** The ten categories, with labels (and artificialised flags) overridden by the run's own table when given. */
 export function buildLegend(fromDb: Array<{ category: number; label: string; artificialised: boolean }> = []): LegendEntry[] {
   const byCategory = new Map(fromDb.map((row) => [row.category, row]));
