@@ -86,7 +86,6 @@ export class PartitionBuilder {
       addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
     }
 
-    const pieces: GeoJSON.Feature[] = [];
     const pieceLayers = new Map<string, PieceLayer>();
     const pieceLayer = (name: string): PieceLayer => {
       let entry = pieceLayers.get(name);
@@ -94,7 +93,7 @@ export class PartitionBuilder {
       return entry;
     };
     const areaById = new Map<number, number>();
-    const drawn: Uint8Array[] = [];
+    const drawn: Array<{ id: number; wkb: Uint8Array }> = [];
     for (const row of pieceRows) {
       const id = Number(row.id);
       areaById.set(id, Number(row.area_m2));
@@ -115,12 +114,11 @@ export class PartitionBuilder {
         if (kind) pieceLayer(changeLayer(from.vintage, to.vintage)).properties.set(id, changeProperties(from, to, kind));
       }
       // A piece no layer holds (no class at any vintage) is not drawn.
-      if (classes.length > 0) {
-        pieces.push({ type: 'Feature', id, geometry: { type: 'Polygon', coordinates: [] }, properties: null });
-        drawn.push(row.wkb as Uint8Array);
-      }
+      if (classes.length > 0) drawn.push({ id, wkb: row.wkb as Uint8Array });
     }
-    this.lambert.geometriesToLonLat(drawn).forEach((geometry, i) => (pieces[i]!.geometry = geometry));
+    const pieces = this.lambert
+      .geometriesToLonLat(drawn.map((piece) => piece.wkb))
+      .map((geometry, i): GeoJSON.Feature => ({ type: 'Feature', id: drawn[i]!.id, geometry, properties: null }));
 
     const territoryLayers = new Map<string, LayerInput>();
     const levels = Object.keys(TERRITORY_ZOOMS).filter((level) => {
