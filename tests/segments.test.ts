@@ -39,4 +39,23 @@ describe('PolygonBoundary.mayOverlap (ingest overlap filter)', () => {
   it('cannot clear an island filling a hole (its whole boundary runs along the other), so it asks GEOS', () => {
     expect(boundary(square(X, Y, 30), square(X + 10, Y + 10, 10)).mayOverlap(boundary(square(X + 10, Y + 10, 10)))).toBe(true);
   });
+  it('gives the same answers along a long many-vertex polygon (a road), whose runs of segments are skipped by their boxes', () => {
+    // A wavy strip of 2 × 400 vertices and squares hanging from its lower edge: exact neighbours, one pushed 1 m into
+    // the strip, and one inside the strip's hole.
+    const edge = (i: number): [number, number] => [X + 2 * i, Y + 3 * Math.sin(i / 7)];
+    const strip: Array<[number, number]> = [];
+    for (let i = 0; i <= 400; i++) strip.push(edge(i));
+    for (let i = 400; i >= 0; i--) strip.push([edge(i)[0], edge(i)[1] + 10]);
+    const hole: Array<[number, number]> = [[X + 400, Y + 5], [X + 404, Y + 5], [X + 404, Y + 6], [X + 400, Y + 6]];
+    const road = boundary(strip, hole);
+    const hanging = (from: number, lift = 0): PolygonBoundary => {
+      const ring: Array<[number, number]> = [];
+      for (let i = from; i <= from + 20; i++) ring.push([edge(i)[0], edge(i)[1] + lift]);
+      return boundary([...ring, [X + 2 * (from + 20), Y - 20], [X + 2 * from, Y - 20]]);
+    };
+    for (const from of [0, 37, 180, 380]) expect(hanging(from).mayOverlap(road)).toBe(false);
+    expect(hanging(180, 1).mayOverlap(road)).toBe(true);
+    expect(road.mayOverlap(boundary(square(X + 401, Y + 5.2, 0.5)))).toBe(false);
+    expect(road.mayOverlap(boundary(square(X + 300, Y + 4, 1)))).toBe(true);
+  });
 });

@@ -67,6 +67,9 @@ function linearWithin(v0: number, v1: number, min: number, max: number): [number
  */
 export const SHARED_M = 1e-6;
 
+/** Consecutive segments per box in `PolygonBoundary` (measured: see docs/PERFORMANCE.md). */
+const CHUNK = 16;
+
 /**
  * A polygon's rings for the touch test: two polygons of a valid partition overlap only if a stretch of one's boundary
  * farther than SHARED_M from the other's boundary lies inside the other. Each such stretch is wholly inside or
@@ -79,17 +82,36 @@ export class PolygonBoundary {
   readonly minY: number;
   readonly maxX: number;
   readonly maxY: number;
+  /**
+   * Per ring, the box of each run of CHUNK consecutive segments (minX, minY, maxX, maxY): a run whose box misses a
+   * query is skipped whole, which makes the pairwise segment scans of large polygons close to linear.
+   */
+  private readonly chunkBoxes: Float64Array[];
 
   constructor(readonly rings: Float64Array[]) {
     let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const ring of rings) {
+    this.chunkBoxes = rings.map((ring) => {
+      const segments = ring.length / 2 - 1;
+      const boxes = new Float64Array(4 * Math.max(0, Math.ceil(segments / CHUNK)));
+      for (let c = 0; c < boxes.length / 4; c++) {
+        let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+        const last = Math.min((c + 1) * CHUNK, segments);
+        for (let v = 2 * c * CHUNK; v <= 2 * last; v += 2) {
+          x0 = Math.min(x0, ring[v]!);
+          x1 = Math.max(x1, ring[v]!);
+          y0 = Math.min(y0, ring[v + 1]!);
+          y1 = Math.max(y1, ring[v + 1]!);
+        }
+        boxes.set([x0, y0, x1, y1], 4 * c);
+      }
       for (let v = 0; v < ring.length; v += 2) {
         minX = Math.min(minX, ring[v]!);
         maxX = Math.max(maxX, ring[v]!);
         minY = Math.min(minY, ring[v + 1]!);
         maxY = Math.max(maxY, ring[v + 1]!);
       }
-    }
+      return boxes;
+    });
     [this.minX, this.minY, this.maxX, this.maxY] = [minX, minY, maxX, maxY];
   }
 
@@ -101,14 +123,27 @@ export class PolygonBoundary {
   /** Whether some stretch of this boundary far from `other`'s lies inside it, or none is far from it. */
   private entersOrHugs(other: PolygonBoundary): boolean {
     let farStretches = 0;
-    for (const ring of this.rings) {
+    const [x0, x1, y0, y1] = [other.minX - SHARED_M, other.maxX + SHARED_M, other.minY - SHARED_M, other.maxY + SHARED_M];
+    for (let r = 0; r < this.rings.length; r++) {
+      const ring = this.rings[r]!;
+      const chunks = this.chunkBoxes[r]!;
       for (let v = 0; v + 3 < ring.length; v += 2) {
+        if (v % (2 * CHUNK) === 0) {
+          const c = (4 * v) / (2 * CHUNK);
+          // A run beyond the other's box (and margin): every segment of it is a far stretch, as below.
+          if (chunks[c + 2]! < x0 || chunks[c]! > x1 || chunks[c + 3]! < y0 || chunks[c + 1]! > y1) {
+            const end = Math.min(v + 2 * CHUNK, ring.length - 2);
+            farStretches += (end - v) / 2;
+            v = end - 2;
+            continue;
+          }
+        }
         const ax = ring[v]!;
         const ay = ring[v + 1]!;
         const bx = ring[v + 2]!;
         const by = ring[v + 3]!;
         // A segment beyond the other's box (and margin) lies outside it, far from its boundary.
-        if (Math.max(ax, bx) < other.minX - SHARED_M || Math.min(ax, bx) > other.maxX + SHARED_M || Math.max(ay, by) < other.minY - SHARED_M || Math.min(ay, by) > other.maxY + SHARED_M) {
+        if (Math.max(ax, bx) < x0 || Math.min(ax, bx) > x1 || Math.max(ay, by) < y0 || Math.min(ay, by) > y1) {
           farStretches++;
           continue;
         }
@@ -137,8 +172,18 @@ export class PolygonBoundary {
     const x1 = Math.max(ax, bx) + SHARED_M;
     const y0 = Math.min(ay, by) - SHARED_M;
     const y1 = Math.max(ay, by) + SHARED_M;
-    for (const ring of this.rings) {
+    for (let r = 0; r < this.rings.length; r++) {
+      const ring = this.rings[r]!;
+      const chunks = this.chunkBoxes[r]!;
       for (let v = 0; v + 3 < ring.length; v += 2) {
+        if (v % (2 * CHUNK) === 0) {
+          const c = (4 * v) / (2 * CHUNK);
+          // No segment of a run whose box misses the query box passes the test below.
+          if (chunks[c + 2]! < x0 || chunks[c]! > x1 || chunks[c + 3]! < y0 || chunks[c + 1]! > y1) {
+            v += 2 * CHUNK - 2;
+            continue;
+          }
+        }
         const px = ring[v]!;
         const py = ring[v + 1]!;
         const qx = ring[v + 2]!;
@@ -166,8 +211,18 @@ export class PolygonBoundary {
     if (x < this.minX || x > this.maxX || y < this.minY || y > this.maxY) return false;
     // Even-odd crossing count over every ring: holes count as outside.
     let inside = false;
-    for (const ring of this.rings) {
+    for (let r = 0; r < this.rings.length; r++) {
+      const ring = this.rings[r]!;
+      const chunks = this.chunkBoxes[r]!;
       for (let v = 0; v + 3 < ring.length; v += 2) {
+        if (v % (2 * CHUNK) === 0) {
+          const c = (4 * v) / (2 * CHUNK);
+          // A run wholly above y, or wholly at or below it, has no edge crossing y.
+          if (chunks[c + 1]! > y || chunks[c + 3]! <= y) {
+            v += 2 * CHUNK - 2;
+            continue;
+          }
+        }
         const y1 = ring[v + 1]!;
         const y2 = ring[v + 3]!;
         if (y1 > y !== y2 > y && x < ring[v]! + ((y - y1) / (y2 - y1)) * (ring[v + 2]! - ring[v]!)) inside = !inside;
