@@ -2,7 +2,9 @@ import path from 'node:path';
 import gdal from 'gdal-async';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { FlatGeobufReader, polygonWkb, type Box } from '../pipeline/core/flatgeobuf.js';
+import { hilbertOrder, writeSortedFlatGeobuf } from '../pipeline/core/flatgeobuf-writer.js';
 import { tempDir } from './ingest-helpers.js';
 
 const dir = tempDir('ocs-zan-fgb-');
@@ -14,10 +16,10 @@ const ring = (x: number, y: number, size: number): string =>
   `(${X + x} ${Y + y},${X + x + size} ${Y + y},${X + x + size} ${Y + y + size},${X + x} ${Y + y + size},${X + x} ${Y + y})`;
 
 /** A staged-like FlatGeobuf written by GDAL (as the ingest writes it): polygons, some with holes, scalar fields. */
-function writeFgb(name: string, count: number): string {
+function writeFgb(name: string, count: number, spatialIndex: 'YES' | 'NO' = 'YES'): string {
   const file = path.join(dir, name);
   const dataset = gdal.drivers.get('FlatGeobuf').create(file);
-  const layer = dataset.layers.create('staged', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
+  const layer = dataset.layers.create('staged', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon, [`SPATIAL_INDEX=${spatialIndex}`]);
   layer.fields.add(new gdal.FieldDefn('code', gdal.OFTString));
   layer.fields.add(new gdal.FieldDefn('category', gdal.OFTInteger));
   layer.fields.add(new gdal.FieldDefn('area_m2', gdal.OFTReal));
@@ -117,5 +119,53 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     const file = path.join(dir, 'not.fgb');
     gdal.drivers.get('GeoJSON').create(file).close();
     expect(() => FlatGeobufReader.open(file)).toThrow(/not a FlatGeobuf file/);
+  });
+});
+
+describe('writeSortedFlatGeobuf (the staged file sorted and indexed without GDAL)', () => {
+  /** The bytes after the magic bytes and the header, which differs only in how its fields are laid out. */
+  const afterHeader = (file: string): Buffer => {
+    const bytes = readFileSync(file);
+    return bytes.subarray(12 + bytes.readUInt32LE(8));
+  };
+
+  for (const count of [1, 300]) {
+    it(`gives GDAL's index and features from GDAL's unindexed file, and GDAL reads it back (${count} features)`, () => {
+      const byGdal = writeFgb(`gdal-indexed-${count}.fgb`, count, 'YES');
+      const unsorted = writeFgb(`unsorted-${count}.fgb`, count, 'NO');
+      const mine = path.join(dir, `sorted-${count}.fgb`);
+      const reader = FlatGeobufReader.open(unsorted);
+      try {
+        expect(reader.indexed).toBe(false);
+        const features = [...reader.features()];
+        if (count > 1) {
+          // GDAL wrote them in the order given, row by row, not along the curve: the writer sorts them.
+          expect(features.map((f) => f.box)).not.toEqual(gdalFeatures(byGdal).map((f) => f.box));
+          expect(() => reader.search(reader.extent)).toThrow(/no spatial index/);
+        }
+        writeSortedFlatGeobuf(mine, reader, features.map((f) => ({ box: f.box, from: reader, offset: f.offset, bytes: f.bytes })));
+      } finally {
+        reader.close();
+      }
+      expect(afterHeader(mine).equals(afterHeader(byGdal))).toBe(true);
+      expect(gdalFeatures(mine)).toEqual(gdalFeatures(byGdal));
+      const dataset = gdal.open(mine);
+      try {
+        const layer = dataset.layers.get(0);
+        expect(layer.features.count()).toBe(count);
+        layer.setSpatialFilter(X + 100, Y + 100, X + 250, Y + 180);
+        const expected = gdalFeatures(byGdal).filter((f) => meets(f.box, { minX: X + 100, minY: Y + 100, maxX: X + 250, maxY: Y + 180 }));
+        expect(layer.features.map((f) => f.fid)).toEqual(expected.map((f) => f.fid));
+      } finally {
+        dataset.close();
+      }
+    });
+  }
+
+  it('keeps the given order among boxes of the same Hilbert value', () => {
+    const box = { minX: X, minY: Y, maxX: X + 1, maxY: Y + 1 };
+    const extent = { minX: X, minY: Y, maxX: X + 1000, maxY: Y + 1000 };
+    const far = { minX: X + 900, minY: Y + 10, maxX: X + 901, maxY: Y + 11 };
+    expect([...hilbertOrder([box, far, box, box], extent)]).toEqual([1, 0, 2, 3]);
   });
 });

@@ -33,6 +33,8 @@ export interface StagedPolygon {
   index: number;
   /** Where it starts in the feature data, for reading it again (`read`). */
   offset: number;
+  /** Its length in the file, size prefix included (`rawFeature`). */
+  bytes: number;
   /** Rings as interleaved x, y, closed, the shell first. */
   rings: Float64Array[];
   box: Box;
@@ -99,7 +101,14 @@ export class FlatGeobufReader {
     private readonly indexStart: number,
     private readonly dataStart: number,
     private readonly fileSize: number,
+    /** The header table as stored (after the magic bytes and its size prefix), for `patchedHeader`. */
+    private readonly header: Buffer,
   ) {}
+
+  /** Whether the file carries a spatial index (GDAL's SPATIAL_INDEX=YES); `search` needs one. */
+  get indexed(): boolean {
+    return this.levels.length > 0;
+  }
 
   static open(file: string): FlatGeobufReader {
     const fd = openSync(file, 'r');
@@ -129,12 +138,13 @@ export class FlatGeobufReader {
       }
       const nodeSize = at(9) ? header.readUInt16LE(at(9)) : 16;
       const indexStart = 12 + headerSize;
-      if (count === 0) return new FlatGeobufReader(fd, file, 0, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize);
-      if (nodeSize < 2) throw new Error(`${file}: staged files carry a spatial index`);
+      // No index (0): the features follow the header, in the order they were written.
+      if (count === 0 || nodeSize === 0) return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize, header);
+      if (nodeSize < 2) throw new Error(`${file}: index node size ${nodeSize}`);
       const levels = levelBounds(count, nodeSize);
       const nodes = levels[0]![1];
       const upper = readAt(fd, indexStart, levels[0]![0] * NODE_BYTES);
-      return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize);
+      return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize, header);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -160,7 +170,7 @@ export class FlatGeobufReader {
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
         if (at + 4 + size > chunk.length) break;
-        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at);
+        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at, 4 + size);
         at += 4 + size;
       }
       position += at;
@@ -171,6 +181,7 @@ export class FlatGeobufReader {
   search(box: Box): Array<{ index: number; offset: number }> {
     const found: Array<{ index: number; offset: number }> = [];
     if (this.count === 0) return found;
+    if (!this.indexed) throw new Error(`${this.file}: no spatial index to search`);
     const leaves = this.levels[0]!;
     const visit = (nodes: Buffer, first: number, end: number, level: number): void => {
       for (let node = first; node < end; node++) {
@@ -209,10 +220,40 @@ export class FlatGeobufReader {
       const lastStart = this.dataStart + hits[last]!.offset;
       const lastSize = readAt(this.fd, lastStart, 4).readUInt32LE(0);
       const bytes = readAt(this.fd, start, lastStart + 4 + lastSize - start);
-      for (let k = run; k <= last; k++) out.push(this.decode(bytes, this.dataStart + hits[k]!.offset - start + 4, hits[k]!.index, hits[k]!.offset));
+      for (let k = run; k <= last; k++) {
+        const at = this.dataStart + hits[k]!.offset - start;
+        out.push(this.decode(bytes, at + 4, hits[k]!.index, hits[k]!.offset, 4 + bytes.readUInt32LE(at)));
+      }
       run = last + 1;
     }
     return out;
+  }
+
+  /** The stored bytes of the feature at this data offset, size prefix included: what a writer copies as it is. */
+  rawFeature(offset: number, bytes: number, into: Buffer, at: number): void {
+    let done = 0;
+    while (done < bytes) {
+      const n = readSync(this.fd, into, at + done, bytes - done, this.dataStart + offset + done);
+      if (n === 0) throw new Error(`${this.file}: unexpected end of file at byte ${this.dataStart + offset + done}`);
+      done += n;
+    }
+  }
+
+  /**
+   * The header with another feature count, extent and index node size: the header of this file's features once
+   * sorted and indexed (core/flatgeobuf-writer.ts). Only values the header already stores can change in place, as
+   * GDAL stores them when it writes a file without index (count, extent, node size 0).
+   */
+  patchedHeader(count: number, extent: Box, nodeSize: number): Buffer {
+    const header = Buffer.from(this.header);
+    const root = indirect(header, 0);
+    const [countAt, extentAt, nodeSizeAt] = [8, 1, 9].map((id) => field(header, root, id)) as [number, number, number];
+    if (!countAt || !extentAt || vector(header, extentAt).length !== 4 || !nodeSizeAt) throw new Error(`${this.file}: a header without count, extent or node size to patch`);
+    header.writeBigUInt64LE(BigInt(count), countAt);
+    const { start } = vector(header, extentAt);
+    [extent.minX, extent.minY, extent.maxX, extent.maxY].forEach((value, i) => header.writeDoubleLE(value, start + 8 * i));
+    header.writeUInt16LE(nodeSize, nodeSizeAt);
+    return header;
   }
 
   close(): void {
@@ -220,7 +261,7 @@ export class FlatGeobufReader {
   }
 
   /** One feature table (after its size prefix) at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, index: number, offset: number): StagedPolygon {
+  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number): StagedPolygon {
     const table = indirect(buf, at);
     const geometryField = field(buf, table, 0);
     if (geometryField === 0) throw new Error(`${this.file}: feature ${index} has no geometry`);
@@ -252,7 +293,7 @@ export class FlatGeobufReader {
       rings.push(ring);
       previous = end;
     }
-    return { index, offset, rings, box, properties: this.properties(buf, table) };
+    return { index, offset, bytes, rings, box, properties: this.properties(buf, table) };
   }
 
   private properties(buf: Buffer, table: number): PropertyValue[] {
@@ -350,7 +391,7 @@ function readAt(fd: number, position: number, length: number): Buffer {
 }
 
 /** [first, end) node of each level of a packed R-tree of `count` items, leaves first (flatgeobuf's layout). */
-function levelBounds(count: number, nodeSize: number): Array<[number, number]> {
+export function levelBounds(count: number, nodeSize: number): Array<[number, number]> {
   const sizes = [count];
   let n = count;
   do {

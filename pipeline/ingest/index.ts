@@ -303,8 +303,6 @@ interface UnknownCode {
 interface Copied {
   read: number;
   staged: number;
-  areaM2: number;
-  byCategory: Map<number, number>;
   repairs: Repairs;
   unknown: Map<string, UnknownCode>;
   firstDuplicate: string;
@@ -327,9 +325,7 @@ function copyFeatures(
   let firstDuplicate = '';
   /** Features that gave no polygon, by geometry type ('' for none): the reason when a whole vintage gives none. */
   const withoutPolygon = new Map<string, number>();
-  const byCategory = new Map<number, number>();
   let staged = 0;
-  let areaM2 = 0;
   let read = 0;
   const where = { file: opened.file, layer: opened.layerName };
 
@@ -411,8 +407,6 @@ function copyFeatures(
       out.setGeometry(polygon);
       outLayer.features.add(out);
       staged++;
-      areaM2 += area;
-      byCategory.set(classes.category, (byCategory.get(classes.category) ?? 0) + area);
     }
   }
   progress.tick(read % 256);
@@ -422,7 +416,7 @@ function copyFeatures(
   if (opened.declaredFeatures >= 0 && read !== opened.declaredFeatures) {
     throw unreadable(opened.file, new Error(`read ${read} features, the header declares ${opened.declaredFeatures}`), opened.layerName);
   }
-  return { read, staged, areaM2, byCategory, repairs, unknown, firstDuplicate, withoutPolygon };
+  return { read, staged, repairs, unknown, firstDuplicate, withoutPolygon };
 }
 
 /** A vintage written to its staged file, before its overlap check: what the copy hands to the check. */
@@ -439,14 +433,16 @@ function copyVintage(opened: OpenedSource, task: VintageTask, nomenclature: Nome
   const { key } = task;
   const report = task.options.unknownCodes === 'report';
   const progress = logger.progress(`ingest ${key}`);
-  const output = gdal.drivers.get('FlatGeobuf').create(path.join(task.tempDir, stagedFileName(key)));
+  const output = gdal.drivers.get('FlatGeobuf').create(path.join(task.tempDir, unsortedFileName(key)));
   let copied: Copied;
   try {
-    const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
+    // No index: GDAL would sort and index the copy at its close (a quarter of the copy's time), and the check
+    // writes the vintage again anyway, sorted and indexed (overlaps.ts).
+    const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
     for (const [name, type] of Object.entries(STAGED_FIELDS)) outLayer.fields.add(new gdal.FieldDefn(name, FIELD_TYPES[type]));
     copied = copyFeatures(opened, outLayer, nomenclature, profile, report, progress);
   } finally {
-    // Closed even on failure, while the temporary directory still exists: GDAL writes the index on close.
+    // Closed even on failure, while the temporary directory still exists: GDAL writes the header on close.
     output.close();
   }
   const { read, unknown, withoutPolygon } = copied;
@@ -472,15 +468,17 @@ function copyVintage(opened: OpenedSource, task: VintageTask, nomenclature: Nome
 }
 
 const stagedFileName = (key: string): string => `vintage-${key}.fgb`;
+/** The copy, in source order and without index, until the overlap check writes the staged file. */
+const unsortedFileName = (key: string): string => `vintage-${key}.unsorted.fgb`;
 
 /** Resolves the overlaps within a copied vintage, reports its repairs and gives its manifest entry. */
 async function checkVintage(task: VintageTask, copied: CopiedVintage, logger: Logger): Promise<StagedVintage> {
   const { key } = task;
   const { read, repairs, unknown, firstDuplicate } = copied;
-  // The overlap check reads the staged file again: on a large vintage it takes longer than the copy.
+  // The overlap check reads the copy twice and writes the staged file: on a large vintage it takes about as long as the copy.
   const checkStarted = performance.now();
   const fileName = stagedFileName(key);
-  const { staged, areaM2, byCategory } = (await resolveOverlaps(path.join(task.tempDir, fileName), repairs)) ?? copied;
+  const { staged, areaM2, byCategory } = resolveOverlaps(path.join(task.tempDir, unsortedFileName(key)), path.join(task.tempDir, fileName), repairs);
   const checkSeconds = (performance.now() - checkStarted) / 1000;
   if (repairs.overlaps_resolved > 0) {
     const n = repairs.overlaps_resolved;

@@ -1,22 +1,22 @@
 /**
  * Overlaps within one vintage (a feature delivered twice, two producers' polygons over one parcel):
- * the overlay needs each staged vintage to be a partition, so the ingest resolves them here, after the
- * vintage is staged. Rule: polygons are taken in staged file order (the FlatGeobuf's Hilbert order,
- * which depends only on the input); each loses what earlier polygons already cover. Cut polygons are
- * counted in `overlaps_resolved` and the area they lost in `overlap_area_m2`; a polygon left with nothing
- * (an exact duplicate) disappears. The staged file is rewritten only when some polygon was cut.
- * Neighbours whose boxes overlap are first put through a touch test on their coordinates
- * (core/segments.ts `PolygonBoundary`); only those it cannot clear get a GEOS intersection, which was
- * 60 % of the ingest when every pair got one.
+ * the overlay needs each staged vintage to be a partition, so the ingest resolves them here, between the copy
+ * (GDAL writes the vintage without spatial index, in source order) and the staged file (sorted and indexed by
+ * core/flatgeobuf-writer.ts). Rule: polygons are taken in the FlatGeobuf index order of the copy (Hilbert value of
+ * their box centres over the vintage's extent, then source order), which depends only on the input; each loses
+ * what earlier polygons already cover. Cut polygons are counted in `overlaps_resolved` and the area they lost in
+ * `overlap_area_m2`; a polygon left with nothing (an exact duplicate) disappears. Neighbours whose boxes overlap
+ * are first put through a touch test on their coordinates (core/segments.ts `PolygonBoundary`); only those it
+ * cannot clear get a GEOS intersection, which was 60 % of the ingest when every pair got one.
  *
  * @example
- *   const resolved = resolveOverlaps(path.join(tempDir, 'vintage-2019.fgb'), repairs);
- *   if (resolved) staged = resolved.staged; // the file now holds a partition
+ *   const { staged } = resolveOverlaps(path.join(tempDir, 'vintage-2019.unsorted.fgb'), path.join(tempDir, 'vintage-2019.fgb'), repairs);
  */
-import { rename, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import gdal from 'gdal-async';
 import { areaOf, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
-import { FlatGeobufReader, polygonWkb, type Box, type StagedPolygon } from '../core/flatgeobuf.js';
+import { FlatGeobufReader, polygonWkb, type Box, type PropertyValue, type StagedPolygon } from '../core/flatgeobuf.js';
+import { hilbertOrder, unionOf, writeSortedFlatGeobuf, type FeatureToWrite } from '../core/flatgeobuf-writer.js';
 import { PolygonBoundary } from '../core/segments.js';
 import type { Repairs } from './geometry.js';
 
@@ -27,6 +27,8 @@ import type { Repairs } from './geometry.js';
 const OVERLAP_MIN_M2 = 1e-4;
 /** The last polygons read are kept for their neighbours, which the Hilbert order keeps close; older ones are read again. */
 const CACHE = 4096;
+/** Polygons read ahead at a time, in file order: neighbours along the curve are often close in the source too. */
+const READ_AHEAD = 1024;
 
 export interface Resolved {
   staged: number;
@@ -34,142 +36,209 @@ export interface Resolved {
   byCategory: Map<number, number>;
 }
 
-/** Resolves overlaps in a staged FlatGeobuf in place; null when it already is a partition. */
-export async function resolveOverlaps(file: string, repairs: Repairs): Promise<Resolved | null> {
-  const { cuts, staged } = findCuts(file, repairs);
-  if (cuts.size === 0) return null;
-  const temp = `${file}.resolved.fgb`;
+/**
+ * Resolves the overlaps of the copied vintage `unsorted` and writes it to `staged`, sorted and indexed; `unsorted`
+ * is removed.
+ */
+export function resolveOverlaps(unsorted: string, staged: string, repairs: Repairs): Resolved {
+  const reader = FlatGeobufReader.open(unsorted);
+  const partsFile = `${staged}.parts.fgb`;
   try {
-    const resolved = rewrite(file, temp, cuts, staged);
-    await rename(temp, file);
-    return resolved;
+    const copied = readCopied(reader);
+    const cuts = findCuts(reader, copied, repairs);
+    return writeStaged(reader, copied, cuts, staged, partsFile);
   } finally {
-    await rm(temp, { force: true });
+    reader.close();
+    rmSync(partsFile, { force: true });
+    rmSync(unsorted, { force: true });
   }
 }
 
-/** Category and area of each staged feature, in file order: what the rewrite recounts without reading fields again. */
-interface StagedFigures {
+/** The copied features in index order (their rank): where each is, its box, category and area. */
+interface Copied {
+  count: number;
+  boxes: Box[];
+  offsets: Float64Array;
+  bytes: Uint32Array;
   categories: Int32Array;
   areas: Float64Array;
 }
 
-/**
- * Staged feature index → its polygons once earlier polygons are taken out (only for cut features), and the
- * figures of every staged feature.
- */
-function findCuts(file: string, repairs: Repairs): { cuts: Map<number, gdal.Polygon[]>; staged: StagedFigures } {
-  const reader = FlatGeobufReader.open(file);
-  try {
-    const count = reader.count;
-    const boxes = new Float64Array(4 * count);
-    const offsets = new Float64Array(count);
-    const cuts = new Map<number, gdal.Polygon[]>();
-    const staged: StagedFigures = { categories: new Int32Array(count), areas: new Float64Array(count) };
-    const categoryField = reader.columnIndex('category');
-    const areaField = reader.columnIndex('area_m2');
-    // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
-    const earlierBoxes = new BoxGrid(reader.extent, count);
-
-    const recent = new Map<number, StagedPolygon>();
-    const geometries = new Map<number, gdal.Geometry>();
-    const boundaries = new Map<number, PolygonBoundary>();
-    const geometryOf = (j: number): gdal.Geometry => {
-      const cut = cuts.get(j);
-      if (cut) return unionAll(cut) ?? new gdal.Polygon();
-      let geometry = geometries.get(j);
-      if (!geometry) {
-        const polygon = recent.get(j) ?? reader.read([{ index: j, offset: offsets[j]! }])[0]!;
-        geometry = gdal.Geometry.fromWKB(polygonWkb(polygon.rings));
-        if (recent.has(j)) geometries.set(j, geometry);
-      }
-      return geometry;
-    };
-    // Boxes that only touch cannot hold an overlap of positive area.
-    const overlapsBox = (j: number, k: number): boolean =>
-      boxes[4 * j]! < boxes[4 * k + 2]! && boxes[4 * j + 2]! > boxes[4 * k]! && boxes[4 * j + 1]! < boxes[4 * k + 3]! && boxes[4 * j + 3]! > boxes[4 * k + 1]!;
-    const boundaryOf = (j: number): PolygonBoundary => {
-      let boundary = boundaries.get(j);
-      if (!boundary) {
-        boundary = new PolygonBoundary(recent.get(j)!.rings);
-        boundaries.set(j, boundary);
-      }
-      return boundary;
-    };
-    for (const polygon of reader.features()) {
-      const k = polygon.index;
-      const e = polygon.box;
-      boxes.set([e.minX, e.minY, e.maxX, e.maxY], 4 * k);
-      offsets[k] = polygon.offset;
-      staged.categories[k] = polygon.properties[categoryField] as number;
-      staged.areas[k] = polygon.properties[areaField] as number;
-      recent.set(k, polygon);
-      for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
-      const earlier = earlierBoxes
-        .candidates(e, k)
-        .filter((j) => overlapsBox(j, k))
-        .sort((a, b) => a - b);
-      earlierBoxes.add(e, k);
-      const taken: gdal.Polygon[] = [];
-      for (const j of earlier) {
-        // Neighbours that provably only touch (the common case) spare a GEOS intersection.
-        if (!cuts.has(j) && recent.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
-        const other = geometryOf(j);
-        if (areaOf(robustIntersection(geometryOf(k), other)) > OVERLAP_MIN_M2) taken.push(...polygonalParts(other));
-      }
-      if (taken.length === 0) continue;
-      const geometry = geometryOf(k);
-      const before = areaOf(geometry);
-      const rest = polygonalParts(robustDifference(geometry, unionAll(taken)!));
-      repairs.overlaps_resolved++;
-      repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, part) => sum + part.getArea(), 0));
-      cuts.set(k, rest);
-    }
-    return { cuts, staged };
-  } finally {
-    reader.close();
+/** One pass over the copy, then its features ranked as a FlatGeobuf index orders them. */
+function readCopied(reader: FlatGeobufReader): Copied {
+  const categoryField = reader.columnIndex('category');
+  const areaField = reader.columnIndex('area_m2');
+  const inFile: Copied = {
+    count: reader.count,
+    boxes: [],
+    offsets: new Float64Array(reader.count),
+    bytes: new Uint32Array(reader.count),
+    categories: new Int32Array(reader.count),
+    areas: new Float64Array(reader.count),
+  };
+  for (const polygon of reader.features()) {
+    const i = polygon.index;
+    inFile.boxes.push(polygon.box);
+    inFile.offsets[i] = polygon.offset;
+    inFile.bytes[i] = polygon.bytes;
+    inFile.categories[i] = polygon.properties[categoryField] as number;
+    inFile.areas[i] = polygon.properties[areaField] as number;
   }
+  const order = hilbertOrder(inFile.boxes, unionOf(inFile.boxes));
+  return {
+    count: inFile.count,
+    boxes: Array.from(order, (i) => inFile.boxes[i]!),
+    offsets: inFile.offsets.map((_, rank) => inFile.offsets[order[rank]!]!),
+    bytes: inFile.bytes.map((_, rank) => inFile.bytes[order[rank]!]!),
+    categories: inFile.categories.map((_, rank) => inFile.categories[order[rank]!]!),
+    areas: inFile.areas.map((_, rank) => inFile.areas[order[rank]!]!),
+  };
 }
 
-/** Copies the staged file with the cut polygons replaced (one feature per part), recounting the areas. */
-function rewrite(file: string, temp: string, cuts: Map<number, gdal.Polygon[]>, staged: StagedFigures): Resolved {
-  const input = gdal.open(file);
-  const output = gdal.drivers.get('FlatGeobuf').create(temp);
+/** A cut polygon: what is left of it, and its fields to write with each part. */
+interface Cut {
+  parts: gdal.Polygon[];
+  properties: PropertyValue[];
+}
+
+/** Rank → what is left of the polygon once earlier polygons are taken out (only for cut polygons). */
+function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): Map<number, Cut> {
+  const { count, boxes, offsets } = copied;
+  const cuts = new Map<number, Cut>();
+  // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
+  const earlierBoxes = new BoxGrid(unionOf(boxes), count);
+  const at = (rank: number): { index: number; offset: number } => ({ index: rank, offset: offsets[rank]! });
+
+  const recent = new Map<number, StagedPolygon>();
+  const geometries = new Map<number, gdal.Geometry>();
+  const boundaries = new Map<number, PolygonBoundary>();
+  const geometryOf = (j: number): gdal.Geometry => {
+    const cut = cuts.get(j);
+    if (cut) return unionAll(cut.parts) ?? new gdal.Polygon();
+    let geometry = geometries.get(j);
+    if (!geometry) {
+      const polygon = recent.get(j) ?? reader.read([at(j)])[0]!;
+      geometry = gdal.Geometry.fromWKB(polygonWkb(polygon.rings));
+      if (recent.has(j)) geometries.set(j, geometry);
+    }
+    return geometry;
+  };
+  // Boxes that only touch cannot hold an overlap of positive area.
+  const overlapsBox = (j: number, k: number): boolean =>
+    boxes[j]!.minX < boxes[k]!.maxX && boxes[j]!.maxX > boxes[k]!.minX && boxes[j]!.minY < boxes[k]!.maxY && boxes[j]!.maxY > boxes[k]!.minY;
+  const boundaryOf = (j: number): PolygonBoundary => {
+    let boundary = boundaries.get(j);
+    if (!boundary) {
+      boundary = new PolygonBoundary(recent.get(j)!.rings);
+      boundaries.set(j, boundary);
+    }
+    return boundary;
+  };
+  for (let k = 0; k < count; k++) {
+    if (k % READ_AHEAD === 0) {
+      const ahead = Array.from({ length: Math.min(READ_AHEAD, count - k) }, (_, i) => at(k + i)).sort((a, b) => a.offset - b.offset);
+      for (const polygon of reader.read(ahead)) recent.set(polygon.index, polygon);
+    }
+    for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
+    const e = boxes[k]!;
+    const earlier = earlierBoxes
+      .candidates(e, k)
+      .filter((j) => overlapsBox(j, k))
+      .sort((a, b) => a - b);
+    earlierBoxes.add(e, k);
+    const taken: gdal.Polygon[] = [];
+    for (const j of earlier) {
+      // Neighbours that provably only touch (the common case) spare a GEOS intersection.
+      if (!cuts.has(j) && recent.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
+      const other = geometryOf(j);
+      if (areaOf(robustIntersection(geometryOf(k), other)) > OVERLAP_MIN_M2) taken.push(...polygonalParts(other));
+    }
+    if (taken.length === 0) continue;
+    const geometry = geometryOf(k);
+    const before = areaOf(geometry);
+    const rest = polygonalParts(robustDifference(geometry, unionAll(taken)!));
+    repairs.overlaps_resolved++;
+    repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, part) => sum + part.getArea(), 0));
+    cuts.set(k, { parts: rest, properties: recent.get(k)!.properties });
+  }
+  return cuts;
+}
+
+/**
+ * Writes the staged file: the copied features as they are, each cut one replaced by its parts (one feature each,
+ * encoded by GDAL in a side file), sorted and indexed; recounts the figures.
+ */
+function writeStaged(reader: FlatGeobufReader, copied: Copied, cuts: Map<number, Cut>, staged: string, partsFile: string): Resolved {
   const resolved: Resolved = { staged: 0, areaM2: 0, byCategory: new Map() };
+  const count = (category: number, area: number): void => {
+    resolved.staged++;
+    resolved.areaM2 += area;
+    resolved.byCategory.set(category, (resolved.byCategory.get(category) ?? 0) + area);
+  };
+  const parts = writeParts(reader, cuts, partsFile);
   try {
-    const source = input.layers.get(0);
-    const target = output.layers.create(source.name, source.srs, gdal.wkbPolygon, ['SPATIAL_INDEX=YES']);
-    source.fields.forEach((field) => void target.fields.add(field));
-    const count = (category: number, area: number): void => {
-      resolved.staged++;
-      resolved.areaM2 += area;
-      resolved.byCategory.set(category, (resolved.byCategory.get(category) ?? 0) + area);
-    };
-    let k = 0;
-    for (let f = source.features.first(); f; f = source.features.next(), k++) {
-      const category = staged.categories[k]!;
-      const cut = cuts.get(k);
-      if (!cut) {
-        // Same schema: the feature is copied as it is, natively (reading its fields into JS cost more than the rest).
-        target.features.add(f);
-        count(category, staged.areas[k]!);
+    const features: FeatureToWrite[] = [];
+    for (let rank = 0; rank < copied.count; rank++) {
+      const left = parts.byRank.get(rank);
+      if (!left) {
+        features.push({ box: copied.boxes[rank]!, from: reader, offset: copied.offsets[rank]!, bytes: copied.bytes[rank]! });
+        count(copied.categories[rank]!, copied.areas[rank]!);
         continue;
       }
-      for (const polygon of cut) {
-        const area = polygon.getArea();
-        const out = new gdal.Feature(target);
-        out.setFrom(f);
-        out.fields.set('area_m2', area);
+      for (const part of left) {
+        features.push(part.feature);
+        count(copied.categories[rank]!, part.area);
+      }
+    }
+    writeSortedFlatGeobuf(staged, reader, features);
+  } finally {
+    parts.reader?.close();
+  }
+  return resolved;
+}
+
+interface Parts {
+  /** The side file, open while its features are copied. */
+  reader: FlatGeobufReader | null;
+  /** Rank of a cut polygon → its parts (none for an exact duplicate). */
+  byRank: Map<number, Array<{ feature: FeatureToWrite; area: number }>>;
+}
+
+/** The parts of the cut polygons, written by GDAL with the copy's schema (the area recomputed) and read back. */
+function writeParts(reader: FlatGeobufReader, cuts: Map<number, Cut>, partsFile: string): Parts {
+  const byRank: Parts['byRank'] = new Map();
+  if (cuts.size === 0) return { reader: null, byRank };
+  const areaField = reader.columnIndex('area_m2');
+  const input = gdal.open(reader.file);
+  const output = gdal.drivers.get('FlatGeobuf').create(partsFile);
+  const ranks: number[] = [];
+  try {
+    const source = input.layers.get(0);
+    const target = output.layers.create(source.name, source.srs, gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
+    source.fields.forEach((field) => void target.fields.add(field));
+    const out = new gdal.Feature(target);
+    for (const [rank, cut] of [...cuts].sort((a, b) => a[0] - b[0])) {
+      byRank.set(rank, []);
+      for (const polygon of cut.parts) {
+        const properties = [...cut.properties];
+        properties[areaField] = polygon.getArea();
+        out.fields.set(properties);
         out.setGeometry(polygon);
         target.features.add(out);
-        count(category, area);
+        ranks.push(rank);
       }
     }
   } finally {
     input.close();
     output.close();
   }
-  return resolved;
+  if (ranks.length === 0) return { reader: null, byRank };
+  const parts = FlatGeobufReader.open(partsFile);
+  for (const polygon of parts.features()) {
+    const feature = { box: polygon.box, from: parts, offset: polygon.offset, bytes: polygon.bytes };
+    byRank.get(ranks[polygon.index]!)!.push({ feature, area: polygon.properties[areaField] as number });
+  }
+  return { reader: parts, byRank };
 }
 
 /**
