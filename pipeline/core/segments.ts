@@ -16,18 +16,26 @@ export function stretchNear(
   ax: number, ay: number, bx: number, by: number, length: number,
   px: number, py: number, qx: number, qy: number, tolerance: number,
 ): [number, number] | null {
+  // Called for every pair of neighbouring segments of the overlap check: no allocation but the answer.
   const dx = (bx - ax) / length;
   const dy = (by - ay) / length;
   let lo = Infinity;
   let hi = -Infinity;
-  const add = (range: [number, number] | null): void => {
-    if (range && range[0] <= range[1]) {
-      lo = Math.min(lo, range[0]);
-      hi = Math.max(hi, range[1]);
+  // The two end discs: where |w + u·d| ≤ tolerance, w the segment start minus the disc centre.
+  for (let end = 0; end < 2; end++) {
+    const wx = ax - (end === 0 ? px : qx);
+    const wy = ay - (end === 0 ? py : qy);
+    const half = wx * dx + wy * dy;
+    const discriminant = half * half - (wx * wx + wy * wy - tolerance * tolerance);
+    if (discriminant < 0) continue;
+    const root = Math.sqrt(discriminant);
+    const from = -half - root;
+    const to = -half + root;
+    if (from <= to) {
+      lo = Math.min(lo, from);
+      hi = Math.max(hi, to);
     }
-  };
-  add(discTrace(ax - px, ay - py, dx, dy, tolerance));
-  add(discTrace(ax - qx, ay - qy, dx, dy, tolerance));
+  }
   const m = Math.hypot(qx - px, qy - py);
   if (m > 0) {
     const ex = (qx - px) / m;
@@ -35,30 +43,39 @@ export function stretchNear(
     // Along p→q: t(u) = t0 + u·t1 within [0, m]; across it: c(u) = c0 + u·c1 within ±tolerance.
     const wx = ax - px;
     const wy = ay - py;
-    const along = linearWithin(wx * ex + wy * ey, dx * ex + dy * ey, 0, m);
-    const across = linearWithin(ex * wy - ey * wx, ex * dy - ey * dx, -tolerance, tolerance);
-    if (along && across) add([Math.max(along[0], across[0]), Math.min(along[1], across[1])]);
+    const t0 = wx * ex + wy * ey;
+    const t1 = dx * ex + dy * ey;
+    const c0 = ex * wy - ey * wx;
+    const c1 = ex * dy - ey * dx;
+    let alongFrom = -Infinity;
+    let alongTo = Infinity;
+    let acrossFrom = -Infinity;
+    let acrossTo = Infinity;
+    let inside = true;
+    if (t1 === 0) inside = t0 >= 0 && t0 <= m;
+    else {
+      const a = (0 - t0) / t1;
+      const b = (m - t0) / t1;
+      alongFrom = Math.min(a, b);
+      alongTo = Math.max(a, b);
+    }
+    if (c1 === 0) inside &&= c0 >= -tolerance && c0 <= tolerance;
+    else {
+      const a = (-tolerance - c0) / c1;
+      const b = (tolerance - c0) / c1;
+      acrossFrom = Math.min(a, b);
+      acrossTo = Math.max(a, b);
+    }
+    const from = Math.max(alongFrom, acrossFrom);
+    const to = Math.min(alongTo, acrossTo);
+    if (inside && from <= to) {
+      lo = Math.min(lo, from);
+      hi = Math.max(hi, to);
+    }
   }
   lo = Math.max(lo, 0);
   hi = Math.min(hi, length);
   return lo < hi ? [lo, hi] : null;
-}
-
-/** Where |w + u·d| ≤ tolerance along a unit direction d (w: the segment start minus the disc centre). */
-function discTrace(wx: number, wy: number, dx: number, dy: number, tolerance: number): [number, number] | null {
-  const half = wx * dx + wy * dy;
-  const discriminant = half * half - (wx * wx + wy * wy - tolerance * tolerance);
-  if (discriminant < 0) return null;
-  const root = Math.sqrt(discriminant);
-  return [-half - root, -half + root];
-}
-
-/** Where v0 + u·v1 lies within [min, max]. */
-function linearWithin(v0: number, v1: number, min: number, max: number): [number, number] | null {
-  if (v1 === 0) return v0 >= min && v0 <= max ? [-Infinity, Infinity] : null;
-  const a = (min - v0) / v1;
-  const b = (max - v0) / v1;
-  return [Math.min(a, b), Math.max(a, b)];
 }
 
 /**
