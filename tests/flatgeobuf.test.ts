@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { FlatGeobufReader, polygonWkb, type Box } from '../pipeline/core/flatgeobuf.js';
-import { hilbertOrder, writeSortedFlatGeobuf } from '../pipeline/core/flatgeobuf-writer.js';
+import { FeatureList, hilbertOrder, writeSortedFlatGeobuf } from '../pipeline/core/flatgeobuf-writer.js';
 import { tempDir } from './ingest-helpers.js';
 
 const dir = tempDir('ocs-zan-fgb-');
@@ -143,7 +143,9 @@ describe('writeSortedFlatGeobuf (the staged file sorted and indexed without GDAL
           expect(features.map((f) => f.box)).not.toEqual(gdalFeatures(byGdal).map((f) => f.box));
           expect(() => reader.search(reader.extent)).toThrow(/no spatial index/);
         }
-        writeSortedFlatGeobuf(mine, reader, features.map((f) => ({ box: f.box, from: reader, offset: f.offset, bytes: f.bytes })));
+        const list = new FeatureList();
+        for (const f of features) list.add(reader, f.box, f.offset, f.bytes);
+        writeSortedFlatGeobuf(mine, reader, list);
       } finally {
         reader.close();
       }
@@ -163,9 +165,9 @@ describe('writeSortedFlatGeobuf (the staged file sorted and indexed without GDAL
   }
 
   it('keeps the given order among boxes of the same Hilbert value', () => {
-    const box = { minX: X, minY: Y, maxX: X + 1, maxY: Y + 1 };
+    const box = [X, Y, X + 1, Y + 1];
+    const far = [X + 900, Y + 10, X + 901, Y + 11];
     const extent = { minX: X, minY: Y, maxX: X + 1000, maxY: Y + 1000 };
-    const far = { minX: X + 900, minY: Y + 10, maxX: X + 901, maxY: Y + 11 };
-    expect([...hilbertOrder([box, far, box, box], extent)]).toEqual([1, 0, 2, 3]);
+    expect([...hilbertOrder(Float64Array.from([...box, ...far, ...box, ...box]), 4, extent)]).toEqual([1, 0, 2, 3]);
   });
 });

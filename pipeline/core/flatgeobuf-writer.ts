@@ -10,18 +10,52 @@
  *
  * @example
  *   const unsorted = FlatGeobufReader.open('vintage-2019.unsorted.fgb'); // written by GDAL, SPATIAL_INDEX=NO
- *   writeSortedFlatGeobuf('vintage-2019.fgb', unsorted, [...unsorted.features()].map((f) => ({ box: f.box, from: unsorted, offset: f.offset, bytes: f.bytes })));
+ *   const features = new FeatureList();
+ *   for (const f of unsorted.features()) features.add(unsorted, f.box, f.offset, f.bytes);
+ *   writeSortedFlatGeobuf('vintage-2019.fgb', unsorted, features);
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { levelBounds, type Box, type FlatGeobufReader } from './flatgeobuf.js';
 
-/** One feature to write: its box and where its stored bytes are. */
-export interface FeatureToWrite {
-  box: Box;
-  from: FlatGeobufReader;
-  /** Data offset and length (size prefix included) in `from`. */
-  offset: number;
-  bytes: number;
+/**
+ * The features to write, as columns: a vintage holds millions, and as many small objects would make every major
+ * collection of the garbage collector walk them all.
+ */
+export class FeatureList {
+  count = 0;
+  /** minX, minY, maxX, maxY of each feature. */
+  boxes = new Float64Array(4 * 1024);
+  /** Where its stored bytes are: `readers[source]`, data offset, length with the size prefix. */
+  sources = new Uint8Array(1024);
+  offsets = new Float64Array(1024);
+  bytes = new Uint32Array(1024);
+  readonly readers: FlatGeobufReader[] = [];
+
+  add(from: FlatGeobufReader, box: Box, offset: number, bytes: number): void {
+    if (this.count === this.offsets.length) this.grow();
+    let source = this.readers.indexOf(from);
+    if (source < 0) source = this.readers.push(from) - 1;
+    const i = this.count++;
+    this.boxes[4 * i] = box.minX;
+    this.boxes[4 * i + 1] = box.minY;
+    this.boxes[4 * i + 2] = box.maxX;
+    this.boxes[4 * i + 3] = box.maxY;
+    this.sources[i] = source;
+    this.offsets[i] = offset;
+    this.bytes[i] = bytes;
+  }
+
+  private grow(): void {
+    const grown = <T extends Float64Array | Uint32Array | Uint8Array>(array: T, factor: number): T => {
+      const next = new (array.constructor as new (length: number) => T)(2 * this.offsets.length * factor);
+      next.set(array);
+      return next;
+    };
+    this.boxes = grown(this.boxes, 4);
+    this.sources = grown(this.sources, 1);
+    this.bytes = grown(this.bytes, 1);
+    this.offsets = grown(this.offsets, 1);
+  }
 }
 
 const MAGIC = Buffer.from([0x66, 0x67, 0x62, 0x03, 0x66, 0x67, 0x62, 0x00]);
@@ -30,12 +64,13 @@ const NODE_BYTES = 40;
 const HILBERT_MAX = 0xffff;
 const BUFFER_BYTES = 8 << 20;
 
-/** Writes `features` to `file`, sorted and indexed; the header is `template`'s with the new count and extent. */
-export function writeSortedFlatGeobuf(file: string, template: FlatGeobufReader, features: readonly FeatureToWrite[]): void {
-  if (features.length === 0) throw new Error(`${file}: no feature to write`);
-  const extent = unionOf(features.map((feature) => feature.box));
-  const order = hilbertOrder(features.map((feature) => feature.box), extent);
-  const header = template.patchedHeader(features.length, extent, NODE_SIZE);
+/** Writes the features to `file`, sorted and indexed; the header is `template`'s with the new count and extent. */
+export function writeSortedFlatGeobuf(file: string, template: FlatGeobufReader, features: FeatureList): void {
+  const { count, boxes } = features;
+  if (count === 0) throw new Error(`${file}: no feature to write`);
+  const extent = unionOf(boxes, count);
+  const order = hilbertOrder(boxes, count, extent);
+  const header = template.patchedHeader(count, extent, NODE_SIZE);
   const fd = openSync(file, 'w');
   try {
     const prefix = Buffer.alloc(4);
@@ -45,14 +80,14 @@ export function writeSortedFlatGeobuf(file: string, template: FlatGeobufReader, 
     let buffer = Buffer.allocUnsafe(BUFFER_BYTES);
     let used = 0;
     for (const i of order) {
-      const feature = features[i]!;
-      if (used + feature.bytes > buffer.length) {
+      const bytes = features.bytes[i]!;
+      if (used + bytes > buffer.length) {
         writeSync(fd, buffer, 0, used);
         used = 0;
-        if (feature.bytes > buffer.length) buffer = Buffer.allocUnsafe(feature.bytes);
+        if (bytes > buffer.length) buffer = Buffer.allocUnsafe(bytes);
       }
-      feature.from.rawFeature(feature.offset, feature.bytes, buffer, used);
-      used += feature.bytes;
+      features.readers[features.sources[i]!]!.rawFeature(features.offsets[i]!, bytes, buffer, used);
+      used += bytes;
     }
     writeSync(fd, buffer, 0, used);
   } finally {
@@ -60,31 +95,35 @@ export function writeSortedFlatGeobuf(file: string, template: FlatGeobufReader, 
   }
 }
 
-/** The union of the boxes. */
-export function unionOf(boxes: readonly Box[]): Box {
+/** The union of the first `count` boxes of `boxes` (minX, minY, maxX, maxY each). */
+export function unionOf(boxes: Float64Array, count: number): Box {
   const union = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
-  for (const box of boxes) {
-    if (box.minX < union.minX) union.minX = box.minX;
-    if (box.minY < union.minY) union.minY = box.minY;
-    if (box.maxX > union.maxX) union.maxX = box.maxX;
-    if (box.maxY > union.maxY) union.maxY = box.maxY;
+  for (let i = 0; i < 4 * count; i += 4) {
+    if (boxes[i]! < union.minX) union.minX = boxes[i]!;
+    if (boxes[i + 1]! < union.minY) union.minY = boxes[i + 1]!;
+    if (boxes[i + 2]! > union.maxX) union.maxX = boxes[i + 2]!;
+    if (boxes[i + 3]! > union.maxY) union.maxY = boxes[i + 3]!;
   }
   return union;
 }
 
-/** Positions of the boxes in a FlatGeobuf index's order: Hilbert value of the centre over `extent`, largest first, then position. */
-export function hilbertOrder(boxes: readonly Box[], extent: Box): Uint32Array {
+/**
+ * Positions of the first `count` boxes in a FlatGeobuf index's order: Hilbert value of the centre over `extent`,
+ * largest first, then position.
+ */
+export function hilbertOrder(boxes: Float64Array, count: number, extent: Box): Uint32Array {
   const width = extent.maxX - extent.minX;
   const height = extent.maxY - extent.minY;
-  const keys = new Uint32Array(boxes.length);
-  boxes.forEach((box, i) => {
+  const keys = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const [minX, minY, maxX, maxY] = [boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!];
     // As the format's reference code computes it, operation for operation: the same doubles give the same cells.
-    const x = width !== 0 ? Math.floor((HILBERT_MAX * ((box.minX + box.maxX) / 2 - extent.minX)) / width) : 0;
-    const y = height !== 0 ? Math.floor((HILBERT_MAX * ((box.minY + box.maxY) / 2 - extent.minY)) / height) : 0;
+    const x = width !== 0 ? Math.floor((HILBERT_MAX * ((minX + maxX) / 2 - extent.minX)) / width) : 0;
+    const y = height !== 0 ? Math.floor((HILBERT_MAX * ((minY + maxY) / 2 - extent.minY)) / height) : 0;
     keys[i] = hilbert(x, y);
-  });
-  const order = new Uint32Array(boxes.length);
-  for (let i = 0; i < order.length; i++) order[i] = i;
+  }
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
   return order.sort((a, b) => keys[b]! - keys[a]! || a - b);
 }
 
@@ -139,33 +178,38 @@ function spread(v: number): number {
  * The index: nodes of four doubles and an unsigned 64-bit offset, root first, leaves last. A leaf holds its
  * feature's box and data offset; a parent the union of its children and the position of the first.
  */
-function packedRTree(features: readonly FeatureToWrite[], order: Uint32Array): Buffer {
-  const levels = levelBounds(features.length, NODE_SIZE);
+function packedRTree(features: FeatureList, order: Uint32Array): Buffer {
+  const levels = levelBounds(features.count, NODE_SIZE);
   const nodes = Buffer.alloc(levels[0]![1] * NODE_BYTES);
-  const setNode = (node: number, box: Box, offset: number): void => {
+  const setNode = (node: number, minX: number, minY: number, maxX: number, maxY: number, offset: number): void => {
     const at = node * NODE_BYTES;
-    nodes.writeDoubleLE(box.minX, at);
-    nodes.writeDoubleLE(box.minY, at + 8);
-    nodes.writeDoubleLE(box.maxX, at + 16);
-    nodes.writeDoubleLE(box.maxY, at + 24);
+    nodes.writeDoubleLE(minX, at);
+    nodes.writeDoubleLE(minY, at + 8);
+    nodes.writeDoubleLE(maxX, at + 16);
+    nodes.writeDoubleLE(maxY, at + 24);
     nodes.writeBigUInt64LE(BigInt(offset), at + 32);
-  };
-  const boxOf = (node: number): Box => {
-    const at = node * NODE_BYTES;
-    return { minX: nodes.readDoubleLE(at), minY: nodes.readDoubleLE(at + 8), maxX: nodes.readDoubleLE(at + 16), maxY: nodes.readDoubleLE(at + 24) };
   };
   let offset = 0;
   order.forEach((i, rank) => {
-    setNode(levels[0]![0] + rank, features[i]!.box, offset);
-    offset += features[i]!.bytes;
+    const b = features.boxes;
+    setNode(levels[0]![0] + rank, b[4 * i]!, b[4 * i + 1]!, b[4 * i + 2]!, b[4 * i + 3]!, offset);
+    offset += features.bytes[i]!;
   });
   for (let level = 0; level + 1 < levels.length; level++) {
     const [first, last] = levels[level]!;
     let parent = levels[level + 1]![0];
     for (let child = first; child < last; child += NODE_SIZE) {
-      const children: Box[] = [];
-      for (let k = child; k < Math.min(child + NODE_SIZE, last); k++) children.push(boxOf(k));
-      setNode(parent++, unionOf(children), child);
+      let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let k = child; k < Math.min(child + NODE_SIZE, last); k++) {
+        const at = k * NODE_BYTES;
+        // The reference's comparisons (not Math.min/max, which differ on -0).
+        const [x0, y0, x1, y1] = [nodes.readDoubleLE(at), nodes.readDoubleLE(at + 8), nodes.readDoubleLE(at + 16), nodes.readDoubleLE(at + 24)];
+        if (x0 < minX) minX = x0;
+        if (y0 < minY) minY = y0;
+        if (x1 > maxX) maxX = x1;
+        if (y1 > maxY) maxY = y1;
+      }
+      setNode(parent++, minX, minY, maxX, maxY, child);
     }
   }
   return nodes;

@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs';
 import gdal from 'gdal-async';
 import { areaOf, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { FlatGeobufReader, polygonWkb, type Box, type PropertyValue, type StagedPolygon } from '../core/flatgeobuf.js';
-import { hilbertOrder, unionOf, writeSortedFlatGeobuf, type FeatureToWrite } from '../core/flatgeobuf-writer.js';
+import { FeatureList, hilbertOrder, unionOf, writeSortedFlatGeobuf } from '../core/flatgeobuf-writer.js';
 import { PolygonBoundary } from '../core/segments.js';
 import type { Repairs } from './geometry.js';
 
@@ -54,10 +54,13 @@ export function resolveOverlaps(unsorted: string, staged: string, repairs: Repai
   }
 }
 
-/** The copied features in index order (their rank): where each is, its box, category and area. */
+/**
+ * The copied features in index order (their rank): where each is, its box (minX, minY, maxX, maxY), category and area.
+ * Columns, not an object per feature: millions of live objects would slow every major garbage collection.
+ */
 interface Copied {
   count: number;
-  boxes: Box[];
+  boxes: Float64Array;
   offsets: Float64Array;
   bytes: Uint32Array;
   categories: Int32Array;
@@ -68,31 +71,35 @@ interface Copied {
 function readCopied(reader: FlatGeobufReader): Copied {
   const categoryField = reader.columnIndex('category');
   const areaField = reader.columnIndex('area_m2');
+  const count = reader.count;
   const inFile: Copied = {
-    count: reader.count,
-    boxes: [],
-    offsets: new Float64Array(reader.count),
-    bytes: new Uint32Array(reader.count),
-    categories: new Int32Array(reader.count),
-    areas: new Float64Array(reader.count),
+    count,
+    boxes: new Float64Array(4 * count),
+    offsets: new Float64Array(count),
+    bytes: new Uint32Array(count),
+    categories: new Int32Array(count),
+    areas: new Float64Array(count),
   };
   for (const polygon of reader.features()) {
     const i = polygon.index;
-    inFile.boxes.push(polygon.box);
+    inFile.boxes[4 * i] = polygon.box.minX;
+    inFile.boxes[4 * i + 1] = polygon.box.minY;
+    inFile.boxes[4 * i + 2] = polygon.box.maxX;
+    inFile.boxes[4 * i + 3] = polygon.box.maxY;
     inFile.offsets[i] = polygon.offset;
     inFile.bytes[i] = polygon.bytes;
     inFile.categories[i] = polygon.properties[categoryField] as number;
     inFile.areas[i] = polygon.properties[areaField] as number;
   }
-  const order = hilbertOrder(inFile.boxes, unionOf(inFile.boxes));
-  return {
-    count: inFile.count,
-    boxes: Array.from(order, (i) => inFile.boxes[i]!),
-    offsets: inFile.offsets.map((_, rank) => inFile.offsets[order[rank]!]!),
-    bytes: inFile.bytes.map((_, rank) => inFile.bytes[order[rank]!]!),
-    categories: inFile.categories.map((_, rank) => inFile.categories[order[rank]!]!),
-    areas: inFile.areas.map((_, rank) => inFile.areas[order[rank]!]!),
+  const order = hilbertOrder(inFile.boxes, count, unionOf(inFile.boxes, count));
+  const boxes = new Float64Array(4 * count);
+  order.forEach((i, rank) => boxes.set(inFile.boxes.subarray(4 * i, 4 * i + 4), 4 * rank));
+  const byRank = <T extends Float64Array | Uint32Array | Int32Array>(column: T): T => {
+    const ranked = new (column.constructor as new (length: number) => T)(count);
+    order.forEach((i, rank) => (ranked[rank] = column[i]!));
+    return ranked;
   };
+  return { count, boxes, offsets: byRank(inFile.offsets), bytes: byRank(inFile.bytes), categories: byRank(inFile.categories), areas: byRank(inFile.areas) };
 }
 
 /** A cut polygon: what is left of it, and its fields to write with each part. */
@@ -105,8 +112,9 @@ interface Cut {
 function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): Map<number, Cut> {
   const { count, boxes, offsets } = copied;
   const cuts = new Map<number, Cut>();
-  // One pass: each polygon is checked against the earlier ones, whose boxes are all known by then.
-  const earlierBoxes = new BoxGrid(unionOf(boxes), count);
+  // Each polygon is checked against the earlier ones only: the grid receives a box once its polygon is checked.
+  const earlierBoxes = new BoxGrid(unionOf(boxes, count), count);
+  const boxOf = (k: number): Box => ({ minX: boxes[4 * k]!, minY: boxes[4 * k + 1]!, maxX: boxes[4 * k + 2]!, maxY: boxes[4 * k + 3]! });
   const at = (rank: number): { index: number; offset: number } => ({ index: rank, offset: offsets[rank]! });
 
   const recent = new Map<number, StagedPolygon>();
@@ -125,7 +133,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   };
   // Boxes that only touch cannot hold an overlap of positive area.
   const overlapsBox = (j: number, k: number): boolean =>
-    boxes[j]!.minX < boxes[k]!.maxX && boxes[j]!.maxX > boxes[k]!.minX && boxes[j]!.minY < boxes[k]!.maxY && boxes[j]!.maxY > boxes[k]!.minY;
+    boxes[4 * j]! < boxes[4 * k + 2]! && boxes[4 * j + 2]! > boxes[4 * k]! && boxes[4 * j + 1]! < boxes[4 * k + 3]! && boxes[4 * j + 3]! > boxes[4 * k + 1]!;
   const boundaryOf = (j: number): PolygonBoundary => {
     let boundary = boundaries.get(j);
     if (!boundary) {
@@ -140,7 +148,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
       for (const polygon of reader.read(ahead)) recent.set(polygon.index, polygon);
     }
     for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
-    const e = boxes[k]!;
+    const e = boxOf(k);
     const earlier = earlierBoxes
       .candidates(e, k)
       .filter((j) => overlapsBox(j, k))
@@ -177,16 +185,17 @@ function writeStaged(reader: FlatGeobufReader, copied: Copied, cuts: Map<number,
   };
   const parts = writeParts(reader, cuts, partsFile);
   try {
-    const features: FeatureToWrite[] = [];
+    const features = new FeatureList();
+    const b = copied.boxes;
     for (let rank = 0; rank < copied.count; rank++) {
       const left = parts.byRank.get(rank);
       if (!left) {
-        features.push({ box: copied.boxes[rank]!, from: reader, offset: copied.offsets[rank]!, bytes: copied.bytes[rank]! });
+        features.add(reader, { minX: b[4 * rank]!, minY: b[4 * rank + 1]!, maxX: b[4 * rank + 2]!, maxY: b[4 * rank + 3]! }, copied.offsets[rank]!, copied.bytes[rank]!);
         count(copied.categories[rank]!, copied.areas[rank]!);
         continue;
       }
       for (const part of left) {
-        features.push(part.feature);
+        features.add(parts.reader!, part.box, part.offset, part.bytes);
         count(copied.categories[rank]!, part.area);
       }
     }
@@ -200,8 +209,8 @@ function writeStaged(reader: FlatGeobufReader, copied: Copied, cuts: Map<number,
 interface Parts {
   /** The side file, open while its features are copied. */
   reader: FlatGeobufReader | null;
-  /** Rank of a cut polygon → its parts (none for an exact duplicate). */
-  byRank: Map<number, Array<{ feature: FeatureToWrite; area: number }>>;
+  /** Rank of a cut polygon → its parts in the side file (none for an exact duplicate). */
+  byRank: Map<number, Array<{ box: Box; offset: number; bytes: number; area: number }>>;
 }
 
 /** The parts of the cut polygons, written by GDAL with the copy's schema (the area recomputed) and read back. */
@@ -235,8 +244,7 @@ function writeParts(reader: FlatGeobufReader, cuts: Map<number, Cut>, partsFile:
   if (ranks.length === 0) return { reader: null, byRank };
   const parts = FlatGeobufReader.open(partsFile);
   for (const polygon of parts.features()) {
-    const feature = { box: polygon.box, from: parts, offset: polygon.offset, bytes: polygon.bytes };
-    byRank.get(ranks[polygon.index]!)!.push({ feature, area: polygon.properties[areaField] as number });
+    byRank.get(ranks[polygon.index]!)!.push({ box: polygon.box, offset: polygon.offset, bytes: polygon.bytes, area: polygon.properties[areaField] as number });
   }
   return { reader: parts, byRank };
 }
