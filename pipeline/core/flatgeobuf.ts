@@ -231,12 +231,7 @@ export class FlatGeobufReader {
 
   /** The stored bytes of the feature at this data offset, size prefix included: what a writer copies as it is. */
   rawFeature(offset: number, bytes: number, into: Buffer, at: number): void {
-    let done = 0;
-    while (done < bytes) {
-      const n = readSync(this.fd, into, at + done, bytes - done, this.dataStart + offset + done);
-      if (n === 0) throw new Error(`${this.file}: unexpected end of file at byte ${this.dataStart + offset + done}`);
-      done += n;
-    }
+    readInto(this.fd, into, at, bytes, this.dataStart + offset);
   }
 
   /**
@@ -381,13 +376,18 @@ export function polygonWkb(rings: readonly Float64Array[]): Buffer {
 
 function readAt(fd: number, position: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);
+  readInto(fd, buf, 0, length, position);
+  return buf;
+}
+
+/** Reads `length` bytes at `position` of the file into `into` at `at`. */
+function readInto(fd: number, into: Buffer, at: number, length: number, position: number): void {
   let done = 0;
   while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
+    const n = readSync(fd, into, at + done, length - done, position + done);
     if (n === 0) throw new Error(`unexpected end of file at byte ${position + done}`);
     done += n;
   }
-  return buf;
 }
 
 /** [first, end) node of each level of a packed R-tree of `count` items, leaves first (flatgeobuf's layout). */
