@@ -3,7 +3,7 @@
  * sorted along a Hilbert curve and preceded by a packed R-tree, the layout GDAL's FlatGeobuf driver gives a file
  * written with SPATIAL_INDEX=YES (features sorted by the Hilbert value of their box centres over the layer's extent,
  * largest first; leaves in that order; each parent the union of up to 16 children, pointing at its first child). The
- * ingest stages each vintage without index through GDAL, which halves the cost of writing it, then sorts it here
+ * ingest stages each vintage without index through GDAL, about a quarter of the copy's time less, then sorts it here
  * once its overlaps are resolved (pipeline/ingest/overlaps.ts) instead of GDAL reading and writing every feature
  * again. Features of equal Hilbert value keep their order, where GDAL's sort leaves it unspecified; otherwise the
  * index and feature bytes are GDAL's (tests/flatgeobuf.test.ts).

@@ -60,6 +60,8 @@ export function resolveOverlaps(unsorted: string, staged: string, repairs: Repai
  */
 interface Copied {
   count: number;
+  /** The union of the boxes: the extent the ranks and the box grid are laid over. */
+  extent: Box;
   boxes: Float64Array;
   offsets: Float64Array;
   bytes: Uint32Array;
@@ -72,7 +74,7 @@ function readCopied(reader: FlatGeobufReader): Copied {
   const categoryField = reader.columnIndex('category');
   const areaField = reader.columnIndex('area_m2');
   const count = reader.count;
-  const inFile: Copied = {
+  const inFile: Omit<Copied, 'extent'> = {
     count,
     boxes: new Float64Array(4 * count),
     offsets: new Float64Array(count),
@@ -91,7 +93,8 @@ function readCopied(reader: FlatGeobufReader): Copied {
     inFile.categories[i] = polygon.properties[categoryField] as number;
     inFile.areas[i] = polygon.properties[areaField] as number;
   }
-  const order = hilbertOrder(inFile.boxes, count, unionOf(inFile.boxes, count));
+  const extent = unionOf(inFile.boxes, count);
+  const order = hilbertOrder(inFile.boxes, count, extent);
   const boxes = new Float64Array(4 * count);
   order.forEach((i, rank) => boxes.set(inFile.boxes.subarray(4 * i, 4 * i + 4), 4 * rank));
   const byRank = <T extends Float64Array | Uint32Array | Int32Array>(column: T): T => {
@@ -99,7 +102,7 @@ function readCopied(reader: FlatGeobufReader): Copied {
     order.forEach((i, rank) => (ranked[rank] = column[i]!));
     return ranked;
   };
-  return { count, boxes, offsets: byRank(inFile.offsets), bytes: byRank(inFile.bytes), categories: byRank(inFile.categories), areas: byRank(inFile.areas) };
+  return { count, extent, boxes, offsets: byRank(inFile.offsets), bytes: byRank(inFile.bytes), categories: byRank(inFile.categories), areas: byRank(inFile.areas) };
 }
 
 /** A cut polygon: what is left of it, and its fields to write with each part. */
@@ -110,10 +113,10 @@ interface Cut {
 
 /** Rank → what is left of the polygon once earlier polygons are taken out (only for cut polygons). */
 function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): Map<number, Cut> {
-  const { count, boxes, offsets } = copied;
+  const { count, extent, boxes, offsets } = copied;
   const cuts = new Map<number, Cut>();
   // Each polygon is checked against the earlier ones only: the grid receives a box once its polygon is checked.
-  const earlierBoxes = new BoxGrid(unionOf(boxes, count), count);
+  const earlierBoxes = new BoxGrid(extent, count);
   const boxOf = (k: number): Box => ({ minX: boxes[4 * k]!, minY: boxes[4 * k + 1]!, maxX: boxes[4 * k + 2]!, maxY: boxes[4 * k + 3]! });
   const at = (rank: number): { index: number; offset: number } => ({ index: rank, offset: offsets[rank]! });
 
