@@ -260,7 +260,11 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const parts: gdal.Polygon[] = [];
     let covered = 0;
     const prepared = hits.length >= PREPARE_FROM ? PreparedPolygon.from(piece.geom) : null;
-    for (const i of hits) {
+    // Polygons whose box lies in the piece's first: they usually fill it, and the loop stops before the neighbours
+    // that merely touch it, each of which would cost an intersection (most of them empty or a sliver).
+    const inPiece = hits.filter((i) => envelopeWithin(staged.envelopes[i]!, pe));
+    const fillOrder = inPiece.length === 0 || inPiece.length === hits.length ? hits : [...inPiece, ...hits.filter((i) => !envelopeWithin(staged.envelopes[i]!, pe))];
+    for (const i of fillOrder) {
       // Once the piece is filled, the remaining candidates can only touch it (a vintage is a partition).
       if (covered >= piece.area * (1 - FILL_TOLERANCE)) break;
       const v = geometryOf(staged, i);
