@@ -16,7 +16,20 @@ export function stretchNear(
   ax: number, ay: number, bx: number, by: number, length: number,
   px: number, py: number, qx: number, qy: number, tolerance: number,
 ): [number, number] | null {
-  // Called for every pair of neighbouring segments of the overlap check: no allocation but the answer.
+  return traceNear(ax, ay, bx, by, length, px, py, qx, qy, tolerance) ? [trace[0]!, trace[1]!] : null;
+}
+
+/** Where `traceNear` leaves the stretch it found: [u0, u1]. */
+const trace = new Float64Array(2);
+
+/**
+ * `stretchNear` without allocation, for the touch test's millions of segment pairs: whether there is a stretch,
+ * left in `trace`.
+ */
+function traceNear(
+  ax: number, ay: number, bx: number, by: number, length: number,
+  px: number, py: number, qx: number, qy: number, tolerance: number,
+): boolean {
   const dx = (bx - ax) / length;
   const dy = (by - ay) / length;
   let lo = Infinity;
@@ -75,7 +88,10 @@ export function stretchNear(
   }
   lo = Math.max(lo, 0);
   hi = Math.min(hi, length);
-  return lo < hi ? [lo, hi] : null;
+  if (!(lo < hi)) return false;
+  trace[0] = lo;
+  trace[1] = hi;
+  return true;
 }
 
 /**
@@ -83,6 +99,14 @@ export function stretchNear(
  * A sliver overlap thinner than this along a shared edge goes unseen here; the overlay resolves overlaps itself.
  */
 export const SHARED_M = 1e-6;
+
+/** The near stretches of the segment last given to `nearStretches` (lo, hi pairs), reused from call to call. */
+let nearby: Float64Array = new Float64Array(64);
+const grown = (pairs: Float64Array): Float64Array => {
+  const larger = new Float64Array(2 * pairs.length);
+  larger.set(pairs);
+  return larger;
+};
 
 /** Consecutive segments per box in `PolygonBoundary` (measured: see docs/PERFORMANCE.md). */
 const CHUNK = 16;
@@ -119,7 +143,10 @@ export class PolygonBoundary {
           y0 = Math.min(y0, ring[v + 1]!);
           y1 = Math.max(y1, ring[v + 1]!);
         }
-        boxes.set([x0, y0, x1, y1], 4 * c);
+        boxes[4 * c] = x0;
+        boxes[4 * c + 1] = y0;
+        boxes[4 * c + 2] = x1;
+        boxes[4 * c + 3] = y1;
       }
       for (let v = 0; v < ring.length; v += 2) {
         minX = Math.min(minX, ring[v]!);
@@ -140,7 +167,10 @@ export class PolygonBoundary {
   /** Whether some stretch of this boundary far from `other`'s lies inside it, or none is far from it. */
   private entersOrHugs(other: PolygonBoundary): boolean {
     let farStretches = 0;
-    const [x0, x1, y0, y1] = [other.minX - SHARED_M, other.maxX + SHARED_M, other.minY - SHARED_M, other.maxY + SHARED_M];
+    const x0 = other.minX - SHARED_M;
+    const x1 = other.maxX + SHARED_M;
+    const y0 = other.minY - SHARED_M;
+    const y1 = other.maxY + SHARED_M;
     for (let r = 0; r < this.rings.length; r++) {
       const ring = this.rings[r]!;
       const chunks = this.chunkBoxes[r]!;
@@ -168,7 +198,9 @@ export class PolygonBoundary {
         if (length === 0) continue;
         const near = other.nearStretches(ax, ay, bx, by, length);
         let from = 0;
-        for (const [lo, hi] of near) {
+        for (let i = 0; i < near; i++) {
+          const lo = nearby[2 * i]!;
+          const hi = nearby[2 * i + 1]!;
           if (lo > from && other.containsStretch(ax, ay, bx, by, length, from, lo)) return true;
           if (lo > from) farStretches++;
           from = Math.max(from, hi);
@@ -182,9 +214,12 @@ export class PolygonBoundary {
     return farStretches === 0;
   }
 
-  /** Stretches [lo, hi] of segment a→b (distances from a) within SHARED_M of this boundary, sorted and merged. */
-  private nearStretches(ax: number, ay: number, bx: number, by: number, length: number): Array<[number, number]> {
-    const stretches: Array<[number, number]> = [];
+  /**
+   * Stretches [lo, hi] of segment a→b (distances from a) within SHARED_M of this boundary, sorted and merged: their
+   * count, the stretches left in `nearby` (lo, hi pairs), which the caller reads before the next call.
+   */
+  private nearStretches(ax: number, ay: number, bx: number, by: number, length: number): number {
+    let count = 0;
     const x0 = Math.min(ax, bx) - SHARED_M;
     const x1 = Math.max(ax, bx) + SHARED_M;
     const y0 = Math.min(ay, by) - SHARED_M;
@@ -206,16 +241,28 @@ export class PolygonBoundary {
         const qx = ring[v + 2]!;
         const qy = ring[v + 3]!;
         if (Math.max(px, qx) < x0 || Math.min(px, qx) > x1 || Math.max(py, qy) < y0 || Math.min(py, qy) > y1) continue;
-        const stretch = stretchNear(ax, ay, bx, by, length, px, py, qx, qy, SHARED_M);
-        if (stretch) stretches.push(stretch);
+        if (!traceNear(ax, ay, bx, by, length, px, py, qx, qy, SHARED_M)) continue;
+        if (2 * count + 2 > nearby.length) nearby = grown(nearby);
+        // Insertion by lo: a segment meets few stretches of a boundary.
+        let at = count++;
+        for (; at > 0 && nearby[2 * at - 2]! > trace[0]!; at--) {
+          nearby[2 * at] = nearby[2 * at - 2]!;
+          nearby[2 * at + 1] = nearby[2 * at - 1]!;
+        }
+        nearby[2 * at] = trace[0]!;
+        nearby[2 * at + 1] = trace[1]!;
       }
     }
-    stretches.sort((p, q) => p[0] - q[0]);
-    const merged: Array<[number, number]> = [];
-    for (const stretch of stretches) {
-      const last = merged[merged.length - 1];
-      if (last && stretch[0] <= last[1]) last[1] = Math.max(last[1], stretch[1]);
-      else merged.push([stretch[0], stretch[1]]);
+    let merged = 0;
+    for (let i = 0; i < count; i++) {
+      const lo = nearby[2 * i]!;
+      const hi = nearby[2 * i + 1]!;
+      if (merged > 0 && lo <= nearby[2 * merged - 1]!) nearby[2 * merged - 1] = Math.max(nearby[2 * merged - 1]!, hi);
+      else {
+        nearby[2 * merged] = lo;
+        nearby[2 * merged + 1] = hi;
+        merged++;
+      }
     }
     return merged;
   }
