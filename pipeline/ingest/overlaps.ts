@@ -123,13 +123,14 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   const recent = new Map<number, StagedPolygon>();
   const geometries = new Map<number, gdal.Geometry>();
   const boundaries = new Map<number, PolygonBoundary>();
+  // Polygons out of the cache (neighbours across a seam of the Hilbert curve) are read again, and not kept.
+  const polygonOf = (j: number): StagedPolygon => recent.get(j) ?? reader.read([at(j)])[0]!;
   const geometryOf = (j: number): gdal.Geometry => {
     const cut = cuts.get(j);
     if (cut) return unionAll(cut.parts) ?? new gdal.Polygon();
     let geometry = geometries.get(j);
     if (!geometry) {
-      const polygon = recent.get(j) ?? reader.read([at(j)])[0]!;
-      geometry = gdal.Geometry.fromWKB(polygonWkb(polygon.rings));
+      geometry = gdal.Geometry.fromWKB(polygonWkb(polygonOf(j).rings));
       if (recent.has(j)) geometries.set(j, geometry);
     }
     return geometry;
@@ -140,8 +141,8 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   const boundaryOf = (j: number): PolygonBoundary => {
     let boundary = boundaries.get(j);
     if (!boundary) {
-      boundary = new PolygonBoundary(recent.get(j)!.rings);
-      boundaries.set(j, boundary);
+      boundary = new PolygonBoundary(polygonOf(j).rings);
+      if (recent.has(j)) boundaries.set(j, boundary);
     }
     return boundary;
   };
@@ -160,7 +161,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
     const taken: gdal.Polygon[] = [];
     for (const j of earlier) {
       // Neighbours that provably only touch (the common case) spare a GEOS intersection.
-      if (!cuts.has(j) && recent.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
+      if (!cuts.has(j) && !boundaryOf(k).mayOverlap(boundaryOf(j))) continue;
       const other = geometryOf(j);
       if (areaOf(robustIntersection(geometryOf(k), other)) > OVERLAP_MIN_M2) taken.push(...polygonalParts(other));
     }
