@@ -197,6 +197,24 @@ describe('ingest overlap check on a larger vintage', () => {
   });
 });
 
+describe('ingest overlap check of a near duplicate', () => {
+  it('resolves a polygon delivered twice with vertices 1e-9 m apart (the touch test must not clear it)', async () => {
+    const ring = (points: number[][]): string => `POLYGON((${[...points, points[0]!].map(([x, y]) => `${x} ${y}`).join(',')}))`;
+    const first = [[1033684.3865364462, 6835648.4989398792], [1033686.6683219715, 6835648.9821145851], [1033662.2013593231, 6835477.6173245264], [1033467.2883757947, 6835459.765524203]];
+    const again = [[1033684.3865364449, 6835648.4989398792], [1033467.2883757942, 6835459.765524203], [1033662.2013593231, 6835477.6173245264], [1033686.6683219715, 6835648.9821145851]];
+    const file = writeOcs(path.join(dir, 'near-duplicate.gpkg'), {
+      ocs: [
+        { id: 'A', cs: 'CS2.2.1', us: 'US1.1', wkt: ring(first) },
+        { id: 'B', cs: 'CS2.2.1', us: 'US1.1', wkt: ring(again) },
+      ],
+    });
+    const manifest = await ingestVintages([{ year: 2019, departement: null, path: file }], { stageDir: path.join(dir, 'stage-near-duplicate') });
+    const vintage = manifest.vintages[0]!;
+    expect(vintage.repairs['overlaps_resolved']).toBe(1);
+    expect(vintage.areaM2).toBeCloseTo(16645.098, 3);
+  });
+});
+
 describe('ingest reprojection', () => {
   it('reads a WGS84 GeoJSON twin of a Lambert-93 layer with the same areas (0.01 %)', async () => {
     const wgs84 = path.join(dir, 'ocs-wgs84.geojson');

@@ -34,20 +34,19 @@ function traceNear(
   const dy = (by - ay) / length;
   let lo = Infinity;
   let hi = -Infinity;
-  // The two end discs: where |w + u·d| ≤ tolerance, w the segment start minus the disc centre.
+  // The two end discs: where |w + u·d| ≤ tolerance, w the segment start minus the disc centre. The chord is
+  // found from the centre's distance to the line (a cross product), not as a difference of squared lengths: a
+  // disc 100 m along the segment has |w|² ≈ 1e4, whose rounding (~1e-12) is the size of tolerance² itself.
   for (let end = 0; end < 2; end++) {
     const wx = ax - (end === 0 ? px : qx);
     const wy = ay - (end === 0 ? py : qy);
-    const half = wx * dx + wy * dy;
-    const discriminant = half * half - (wx * wx + wy * wy - tolerance * tolerance);
-    if (discriminant < 0) continue;
-    const root = Math.sqrt(discriminant);
-    const from = -half - root;
-    const to = -half + root;
-    if (from <= to) {
-      lo = Math.min(lo, from);
-      hi = Math.max(hi, to);
-    }
+    const centre = -(wx * dx + wy * dy);
+    const offLine = wx * dy - wy * dx;
+    const squared = tolerance * tolerance - offLine * offLine;
+    if (squared < 0) continue;
+    const root = Math.sqrt(squared);
+    lo = Math.min(lo, centre - root);
+    hi = Math.max(hi, centre + root);
   }
   const m = Math.hypot(qx - px, qy - py);
   if (m > 0) {
