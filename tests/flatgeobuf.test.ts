@@ -103,6 +103,24 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     }
   });
 
+  it('decodes only the columns asked for, the others left null, with the same polygons', () => {
+    const file = writeFgb('columns.fgb', 300);
+    const reader = FlatGeobufReader.open(file);
+    try {
+      const all = [...reader.features()];
+      const [code, category, area, destination] = ['code', 'category', 'area_m2', 'destination'].map((name) => reader.columnIndex(name)) as [number, number, number, number];
+      const some = [...reader.features(reader.columnMask(['area_m2', 'destination']))];
+      expect(some.map((f) => f.properties)).toEqual(all.map((f) => [null, null, f.properties[area], f.properties[destination]]));
+      expect(some.map((f) => f.rings)).toEqual(all.map((f) => f.rings));
+      const hits = reader.search(reader.extent).slice(0, 40);
+      expect(reader.read(hits, reader.columnMask(['code'])).map((f) => f.properties)).toEqual(hits.map((h) => [all[h.index]!.properties[code], null, null, null]));
+      expect(reader.read(hits, reader.columnMask([])).every((f) => f.properties.every((value) => value === null))).toBe(true);
+      expect(all.some((f) => f.properties[category] !== null)).toBe(true);
+    } finally {
+      reader.close();
+    }
+  });
+
   it('reads an empty layer', () => {
     const file = writeFgb('empty.fgb', 0);
     const reader = FlatGeobufReader.open(file);

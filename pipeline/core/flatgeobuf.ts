@@ -50,6 +50,9 @@ const CHUNK_BYTES = 8 << 20;
 /** Features of a search closer than this in the file are read together. */
 const GAP_BYTES = 64 << 10;
 
+/** Which columns to decode, by position: 1 to decode. */
+export type ColumnMask = Uint8Array;
+
 enum ColumnType {
   Byte = 0,
   UByte,
@@ -67,6 +70,21 @@ enum ColumnType {
   DateTime,
   Binary,
 }
+
+/** Bytes of the fixed-size column types in a feature's properties. */
+const FIXED_BYTES: Partial<Record<ColumnType, number>> = {
+  [ColumnType.Byte]: 1,
+  [ColumnType.UByte]: 1,
+  [ColumnType.Bool]: 1,
+  [ColumnType.Short]: 2,
+  [ColumnType.UShort]: 2,
+  [ColumnType.Int]: 4,
+  [ColumnType.UInt]: 4,
+  [ColumnType.Long]: 8,
+  [ColumnType.ULong]: 8,
+  [ColumnType.Float]: 4,
+  [ColumnType.Double]: 8,
+};
 
 /** Flatbuffer access: a table's field position (0 when absent), vectors and strings behind an offset. */
 const field = (buf: Buffer, table: number, id: number): number => {
@@ -158,8 +176,18 @@ export class FlatGeobufReader {
     return index;
   }
 
-  /** Every polygon in file order. */
-  *features(): Generator<StagedPolygon> {
+  /**
+   * Which columns `features` and `read` decode (`columnIndex` order): the others are left null, and their strings
+   * are never made, which a pass over millions of features that needs two numbers notices.
+   */
+  columnMask(names: readonly string[]): ColumnMask {
+    const mask = new Uint8Array(this.columns.length);
+    for (const name of names) mask[this.columnIndex(name)] = 1;
+    return mask;
+  }
+
+  /** Every polygon in file order (its properties restricted to `columns` when given). */
+  *features(columns: ColumnMask | null = null): Generator<StagedPolygon> {
     let position = this.dataStart;
     let index = 0;
     while (position < this.fileSize) {
@@ -170,7 +198,7 @@ export class FlatGeobufReader {
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
         if (at + 4 + size > chunk.length) break;
-        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at, 4 + size);
+        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at, 4 + size, columns);
         at += 4 + size;
       }
       position += at;
@@ -209,8 +237,11 @@ export class FlatGeobufReader {
     return found.sort((a, b) => a.index - b.index);
   }
 
-  /** The polygons at these positions and data offsets (from `search` or `features`), nearby ones read together. */
-  read(hits: ReadonlyArray<{ index: number; offset: number }>): StagedPolygon[] {
+  /**
+   * The polygons at these positions and data offsets (from `search` or `features`), nearby ones read together (their
+   * properties restricted to `columns` when given).
+   */
+  read(hits: ReadonlyArray<{ index: number; offset: number }>, columns: ColumnMask | null = null): StagedPolygon[] {
     const out: StagedPolygon[] = [];
     let run = 0;
     while (run < hits.length) {
@@ -222,7 +253,7 @@ export class FlatGeobufReader {
       const bytes = readAt(this.fd, start, lastStart + 4 + lastSize - start);
       for (let k = run; k <= last; k++) {
         const at = this.dataStart + hits[k]!.offset - start;
-        out.push(this.decode(bytes, at + 4, hits[k]!.index, hits[k]!.offset, 4 + bytes.readUInt32LE(at)));
+        out.push(this.decode(bytes, at + 4, hits[k]!.index, hits[k]!.offset, 4 + bytes.readUInt32LE(at), columns));
       }
       run = last + 1;
     }
@@ -256,7 +287,7 @@ export class FlatGeobufReader {
   }
 
   /** One feature table (after its size prefix) at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number): StagedPolygon {
+  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number, columns: ColumnMask | null): StagedPolygon {
     const table = indirect(buf, at);
     const geometryField = field(buf, table, 0);
     if (geometryField === 0) throw new Error(`${this.file}: feature ${index} has no geometry`);
@@ -288,10 +319,10 @@ export class FlatGeobufReader {
       rings.push(ring);
       previous = end;
     }
-    return { index, offset, bytes, rings, box, properties: this.properties(buf, table) };
+    return { index, offset, bytes, rings, box, properties: this.properties(buf, table, columns) };
   }
 
-  private properties(buf: Buffer, table: number): PropertyValue[] {
+  private properties(buf: Buffer, table: number, columns: ColumnMask | null): PropertyValue[] {
     const values: PropertyValue[] = new Array(this.columns.length).fill(null);
     const propertiesField = field(buf, table, 1);
     if (propertiesField === 0) return values;
@@ -300,6 +331,10 @@ export class FlatGeobufReader {
     while (at < start + length) {
       const column = buf.readUInt16LE(at);
       at += 2;
+      if (columns && !columns[column]) {
+        at += this.valueBytes(buf, at, column);
+        continue;
+      }
       switch (this.columns[column]?.type) {
         case ColumnType.Byte:
           values[column] = buf.readInt8(at);
@@ -355,6 +390,15 @@ export class FlatGeobufReader {
       }
     }
     return values;
+  }
+
+  /** A value's bytes in a feature's properties, its size prefix included (`at`: where the value starts). */
+  private valueBytes(buf: Buffer, at: number, column: number): number {
+    const type = this.columns[column]?.type;
+    const fixed = type === undefined ? undefined : FIXED_BYTES[type];
+    if (fixed !== undefined) return fixed;
+    if (type === ColumnType.String || type === ColumnType.Json || type === ColumnType.DateTime) return 4 + buf.readUInt32LE(at);
+    throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
   }
 }
 

@@ -82,7 +82,7 @@ function readCopied(reader: FlatGeobufReader): Copied {
     categories: new Int32Array(count),
     areas: new Float64Array(count),
   };
-  for (const polygon of reader.features()) {
+  for (const polygon of reader.features(reader.columnMask(['category', 'area_m2']))) {
     const i = polygon.index;
     inFile.boxes[4 * i] = polygon.box.minX;
     inFile.boxes[4 * i + 1] = polygon.box.minY;
@@ -120,11 +120,13 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   const boxOf = (k: number): Box => ({ minX: boxes[4 * k]!, minY: boxes[4 * k + 1]!, maxX: boxes[4 * k + 2]!, maxY: boxes[4 * k + 3]! });
   const at = (rank: number): { index: number; offset: number } => ({ index: rank, offset: offsets[rank]! });
 
+  // The touch test and GEOS need the rings only; a cut polygon's fields are read again when it is cut.
+  const noColumns = reader.columnMask([]);
   const recent = new Map<number, StagedPolygon>();
   const geometries = new Map<number, gdal.Geometry>();
   const boundaries = new Map<number, PolygonBoundary>();
   // Polygons out of the cache (neighbours across a seam of the Hilbert curve) are read again, and not kept.
-  const polygonOf = (j: number): StagedPolygon => recent.get(j) ?? reader.read([at(j)])[0]!;
+  const polygonOf = (j: number): StagedPolygon => recent.get(j) ?? reader.read([at(j)], noColumns)[0]!;
   const geometryOf = (j: number): gdal.Geometry => {
     const cut = cuts.get(j);
     if (cut) return unionAll(cut.parts) ?? new gdal.Polygon();
@@ -149,7 +151,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   for (let k = 0; k < count; k++) {
     if (k % READ_AHEAD === 0) {
       const ahead = Array.from({ length: Math.min(READ_AHEAD, count - k) }, (_, i) => at(k + i)).sort((a, b) => a.offset - b.offset);
-      for (const polygon of reader.read(ahead)) recent.set(polygon.index, polygon);
+      for (const polygon of reader.read(ahead, noColumns)) recent.set(polygon.index, polygon);
     }
     for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
     const e = boxOf(k);
@@ -171,7 +173,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
     const rest = polygonalParts(robustDifference(geometry, unionAll(taken)!));
     repairs.overlaps_resolved++;
     repairs.overlap_area_m2 += Math.max(0, before - rest.reduce((sum, part) => sum + part.getArea(), 0));
-    cuts.set(k, { parts: rest, properties: recent.get(k)!.properties });
+    cuts.set(k, { parts: rest, properties: reader.read([at(k)])[0]!.properties });
   }
   return cuts;
 }
@@ -247,7 +249,7 @@ function writeParts(reader: FlatGeobufReader, cuts: Map<number, Cut>, partsFile:
   }
   if (ranks.length === 0) return { reader: null, byRank };
   const parts = FlatGeobufReader.open(partsFile);
-  for (const polygon of parts.features()) {
+  for (const polygon of parts.features(parts.columnMask(['area_m2']))) {
     byRank.get(ranks[polygon.index]!)!.push({ box: polygon.box, offset: polygon.offset, bytes: polygon.bytes, area: polygon.properties[areaField] as number });
   }
   return { reader: parts, byRank };

@@ -14,7 +14,7 @@ import path from 'node:path';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
-import { FlatGeobufReader, polygonWkb, type Box, type StagedPolygon } from '../core/flatgeobuf.js';
+import { FlatGeobufReader, polygonWkb, type Box, type ColumnMask, type StagedPolygon } from '../core/flatgeobuf.js';
 import { polygonHash, polygonalParts, ringsHash, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
@@ -125,7 +125,11 @@ const stagedFiles = new Map<string, StagedFile>();
 interface StagedFile {
   reader: FlatGeobufReader;
   classOf: (polygon: StagedPolygon) => StagedClass;
+  classColumns: ColumnMask;
 }
+
+/** The fields of a staged polygon that its classes are made of. */
+const CLASS_COLUMNS = ['code_cs', 'code_us', 'category', 'artif', 'artif_rule', 'sealed', 'enaf', 'destination'] as const;
 
 function openVintage(vintage: WorkerVintage): StagedFile {
   let file = stagedFiles.get(vintage.path);
@@ -136,7 +140,7 @@ function openVintage(vintage: WorkerVintage): StagedFile {
     } catch (error) {
       throw new UserError(`cannot open staged vintage: ${(error as Error).message}`, { file: vintage.path, remedy: 'run the ingest stage again' });
     }
-    file = { reader, classOf: stagedClassReader(reader) };
+    file = { reader, classOf: stagedClassReader(reader), classColumns: reader.columnMask(CLASS_COLUMNS) };
     stagedFiles.set(vintage.path, file);
   }
   return file;
@@ -148,11 +152,11 @@ function openVintage(vintage: WorkerVintage): StagedFile {
  * GDAL's spatial filter, which these reads replace: the box test of the index, then an exact one.
  */
 function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
-  const { reader, classOf } = openVintage(vintage);
+  const { reader, classOf, classColumns } = openVintage(vintage);
   const kept = new Map<number, StagedPolygon>();
   for (const box of boxes) {
     const hits = reader.search(box).filter((hit) => !kept.has(hit.index));
-    for (const polygon of reader.read(hits)) if (meetsBox(polygon, box)) kept.set(polygon.index, polygon);
+    for (const polygon of reader.read(hits, classColumns)) if (meetsBox(polygon, box)) kept.set(polygon.index, polygon);
   }
   // File order, so that a commune sees its candidates in the same order whatever the partition.
   const polygons = [...kept.values()].sort((a, b) => a.index - b.index);
@@ -175,9 +179,9 @@ function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
 
 /** The classes of a staged polygon, read from its fields. */
 function stagedClassReader(reader: FlatGeobufReader): (polygon: StagedPolygon) => StagedClass {
-  const [codeCs, codeUs, category, artif, artifRule, sealed, enaf, destination] = [
-    'code_cs', 'code_us', 'category', 'artif', 'artif_rule', 'sealed', 'enaf', 'destination',
-  ].map((name) => reader.columnIndex(name)) as [number, number, number, number, number, number, number, number];
+  const [codeCs, codeUs, category, artif, artifRule, sealed, enaf, destination] = CLASS_COLUMNS.map((name) => reader.columnIndex(name)) as [
+    number, number, number, number, number, number, number, number,
+  ];
   return ({ properties: f }) => ({
     code_cs: String(f[codeCs] ?? ''),
     code_us: String(f[codeUs] ?? ''),
