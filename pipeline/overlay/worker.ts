@@ -2,8 +2,9 @@
  * Overlay worker: for one partition (a group of nearby communes) it reads only the staged polygons
  * that meet one of its communes' boxes (searched in the FlatGeobuf index, decoded by core/flatgeobuf.ts), cuts
  * each commune into atomic pieces, one class per covering vintage, and writes its own Parquet parts.
- * The result for a commune depends only on that commune and the staged polygons around it (candidates
- * are processed in file order), never on the partition: that is what makes `--jobs` irrelevant.
+ * The result for a commune depends only on that commune and the staged polygons around it (a piece's candidates
+ * are taken in file order, those whose box lies in the piece's first), never on the partition: that is what makes
+ * `--jobs` irrelevant.
  *
  * Per commune, the vintages are chained: pieces₀ = the commune; piecesₖ = piecesₖ₋₁ overlaid with
  * vintage k. Fast paths: a piece whose normalised geometry hash equals a vintage polygon's takes its
