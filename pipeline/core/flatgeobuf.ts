@@ -331,74 +331,41 @@ export class FlatGeobufReader {
     while (at < start + length) {
       const column = buf.readUInt16LE(at);
       at += 2;
-      if (columns && !columns[column]) {
-        at += this.valueBytes(buf, at, column);
-        continue;
-      }
-      switch (this.columns[column]?.type) {
-        case ColumnType.Byte:
-          values[column] = buf.readInt8(at);
-          at += 1;
-          break;
-        case ColumnType.UByte:
-        case ColumnType.Bool:
-          values[column] = buf[at]!;
-          at += 1;
-          break;
-        case ColumnType.Short:
-          values[column] = buf.readInt16LE(at);
-          at += 2;
-          break;
-        case ColumnType.UShort:
-          values[column] = buf.readUInt16LE(at);
-          at += 2;
-          break;
-        case ColumnType.Int:
-          values[column] = buf.readInt32LE(at);
-          at += 4;
-          break;
-        case ColumnType.UInt:
-          values[column] = buf.readUInt32LE(at);
-          at += 4;
-          break;
-        case ColumnType.Long:
-          values[column] = Number(buf.readBigInt64LE(at));
-          at += 8;
-          break;
-        case ColumnType.ULong:
-          values[column] = Number(buf.readBigUInt64LE(at));
-          at += 8;
-          break;
-        case ColumnType.Float:
-          values[column] = buf.readFloatLE(at);
-          at += 4;
-          break;
-        case ColumnType.Double:
-          values[column] = buf.readDoubleLE(at);
-          at += 8;
-          break;
-        case ColumnType.String:
-        case ColumnType.Json:
-        case ColumnType.DateTime: {
-          const size = buf.readUInt32LE(at);
-          values[column] = buf.toString('utf8', at + 4, at + 4 + size);
-          at += 4 + size;
-          break;
-        }
-        default:
-          throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
-      }
+      const type = this.columns[column]?.type;
+      const fixed = type === undefined ? undefined : FIXED_BYTES[type];
+      const text = type === ColumnType.String || type === ColumnType.Json || type === ColumnType.DateTime;
+      if (fixed === undefined && !text) throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
+      const bytes = fixed ?? 4 + buf.readUInt32LE(at);
+      if (!columns || columns[column]) values[column] = text ? buf.toString('utf8', at + 4, at + bytes) : fixedValue(buf, at, type!);
+      at += bytes;
     }
     return values;
   }
+}
 
-  /** A value's bytes in a feature's properties, its size prefix included (`at`: where the value starts). */
-  private valueBytes(buf: Buffer, at: number, column: number): number {
-    const type = this.columns[column]?.type;
-    const fixed = type === undefined ? undefined : FIXED_BYTES[type];
-    if (fixed !== undefined) return fixed;
-    if (type === ColumnType.String || type === ColumnType.Json || type === ColumnType.DateTime) return 4 + buf.readUInt32LE(at);
-    throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
+/** The value of a fixed-size column type at `at`. */
+function fixedValue(buf: Buffer, at: number, type: ColumnType): number {
+  switch (type) {
+    case ColumnType.Byte:
+      return buf.readInt8(at);
+    case ColumnType.Short:
+      return buf.readInt16LE(at);
+    case ColumnType.UShort:
+      return buf.readUInt16LE(at);
+    case ColumnType.Int:
+      return buf.readInt32LE(at);
+    case ColumnType.UInt:
+      return buf.readUInt32LE(at);
+    case ColumnType.Long:
+      return Number(buf.readBigInt64LE(at));
+    case ColumnType.ULong:
+      return Number(buf.readBigUInt64LE(at));
+    case ColumnType.Float:
+      return buf.readFloatLE(at);
+    case ColumnType.Double:
+      return buf.readDoubleLE(at);
+    default:
+      return buf[at]!; // UByte, Bool
   }
 }
 
