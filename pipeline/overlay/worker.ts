@@ -267,8 +267,10 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const prepared = hits.length >= PREPARE_FROM ? PreparedPolygon.from(piece.geom) : null;
     // Polygons whose box lies in the piece's first: they usually fill it, and the loop stops before the neighbours
     // that merely touch it, each of which would cost an intersection (most of them empty or a sliver).
-    const inPiece = hits.filter((i) => envelopeWithin(staged.envelopes[i]!, pe));
-    const fillOrder = inPiece.length === 0 || inPiece.length === hits.length ? hits : [...inPiece, ...hits.filter((i) => !envelopeWithin(staged.envelopes[i]!, pe))];
+    const inPiece: number[] = [];
+    const around: number[] = [];
+    for (const i of hits) (envelopeWithin(staged.envelopes[i]!, pe) ? inPiece : around).push(i);
+    const fillOrder = inPiece.concat(around);
     for (const i of fillOrder) {
       // Once the piece is filled, the remaining candidates can only touch it (a vintage is a partition).
       if (covered >= piece.area * (1 - FILL_TOLERANCE)) break;
