@@ -39,13 +39,13 @@ function writeFgb(name: string, count: number, spatialIndex: 'YES' | 'NO' = 'YES
   return file;
 }
 
-/** Each feature as GDAL reads it: FID, little-endian WKB, fields. */
-function gdalFeatures(file: string): Array<{ fid: number; wkb: Buffer; fields: Record<string, unknown>; box: Box }> {
+/** Each feature as GDAL reads it: FID, little-endian WKB, the big-endian WKB of toWKB()'s default, fields. */
+function gdalFeatures(file: string): Array<{ fid: number; wkb: Buffer; wkbBig: Buffer; fields: Record<string, unknown>; box: Box }> {
   const dataset = gdal.open(file);
   const out = dataset.layers.get(0).features.map((f) => {
     const geometry = f.getGeometry()!;
     const { minX, minY, maxX, maxY } = geometry.getEnvelope();
-    return { fid: f.fid, wkb: geometry.toWKB(gdal.wkbNDR), fields: f.fields.toObject(), box: { minX, minY, maxX, maxY } };
+    return { fid: f.fid, wkb: geometry.toWKB(gdal.wkbNDR), wkbBig: geometry.toWKB(), fields: f.fields.toObject(), box: { minX, minY, maxX, maxY } };
   });
   dataset.close();
   return out;
@@ -68,6 +68,8 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
         expect(mine.map((f) => f.index)).toEqual(expected.map((f) => f.fid));
         mine.forEach((f, k) => {
           expect(polygonWkb(f.rings).equals(expected[k]!.wkb)).toBe(true);
+          // The overlay writes a piece kept whole from its rings: the bytes GDAL would have given.
+          expect(polygonWkb(f.rings, 'big').equals(expected[k]!.wkbBig)).toBe(true);
           expect(f.box).toEqual(expected[k]!.box);
           const fields = Object.fromEntries(reader.columns.map((column, c) => [column.name, f.properties[c]]));
           expect(fields).toEqual(expected[k]!.fields);

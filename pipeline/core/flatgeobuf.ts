@@ -369,17 +369,23 @@ function fixedValue(buf: Buffer, at: number, type: ColumnType): number {
   }
 }
 
-/** WKB of a polygon given as rings of interleaved x, y: what GEOS is handed (`gdal.Geometry.fromWKB`). */
-export function polygonWkb(rings: readonly Float64Array[]): Buffer {
+/**
+ * WKB of a polygon given as rings of interleaved x, y: what GEOS is handed (`gdal.Geometry.fromWKB`), little-endian;
+ * big-endian, the bytes gdal-async's `toWKB()` gives of the same polygon.
+ */
+export function polygonWkb(rings: readonly Float64Array[], byteOrder: 'little' | 'big' = 'little'): Buffer {
   const size = 9 + rings.reduce((sum, ring) => sum + 4 + 8 * ring.length, 0);
   const wkb = Buffer.allocUnsafe(size);
-  wkb[0] = 1;
-  wkb.writeUInt32LE(GEOMETRY_POLYGON, 1);
-  wkb.writeUInt32LE(rings.length, 5);
+  const big = byteOrder === 'big';
+  const u32 = (value: number, at: number): number => (big ? wkb.writeUInt32BE(value, at) : wkb.writeUInt32LE(value, at));
+  wkb[0] = big ? 0 : 1;
+  u32(GEOMETRY_POLYGON, 1);
+  u32(rings.length, 5);
   let at = 9;
   for (const ring of rings) {
-    wkb.writeUInt32LE(ring.length / 2, at);
+    u32(ring.length / 2, at);
     Buffer.from(ring.buffer, ring.byteOffset, ring.byteLength).copy(wkb, at + 4);
+    if (big) wkb.subarray(at + 4, at + 4 + 8 * ring.length).swap64();
     at += 4 + 8 * ring.length;
   }
   return wkb;

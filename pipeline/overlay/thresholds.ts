@@ -35,6 +35,8 @@ export interface ThresholdClass {
 
 export interface ThresholdPiece<C extends ThresholdClass> {
   geom: gdal.Polygon;
+  /** Its rings when known without GDAL (a staged polygon kept whole). */
+  rings?: readonly Float64Array[];
   area: number;
   /** One class per vintage of the commune (null: not covered). */
   classes: Array<C | null>;
@@ -60,15 +62,15 @@ class Neighbourhood {
   private readonly neighbours = new Map<number, number[]>();
   private readonly edge = new Map<number, boolean>();
 
-  constructor(geoms: readonly gdal.Polygon[]) {
-    const rings = geoms.map((g) => polygonCoordinates(g));
-    this.firstSegment = new Int32Array(geoms.length + 1);
+  constructor(pieces: ReadonlyArray<Pick<ThresholdPiece<ThresholdClass>, 'geom' | 'rings'>>) {
+    const rings = pieces.map((p) => p.rings ?? polygonCoordinates(p.geom));
+    this.firstSegment = new Int32Array(pieces.length + 1);
     let count = 0;
     rings.forEach((piece, i) => {
       this.firstSegment[i] = count;
       for (const ring of piece) count += Math.max(0, ring.length / 2 - 1);
     });
-    this.firstSegment[geoms.length] = count;
+    this.firstSegment[pieces.length] = count;
     this.segments = new Float64Array(4 * count);
     this.segmentPiece = new Int32Array(count);
     this.index = new Flatbush(Math.max(count, 1));
@@ -155,7 +157,7 @@ export function applyThresholds<C extends ThresholdClass>(
   reclassify: (cls: C, artificialised: boolean) => C,
 ): { classes: number; area_m2: number } {
   const vintages = Math.max(0, ...pieces.map((p) => p.classes.length));
-  const around = new Neighbourhood(pieces.map((p) => p.geom));
+  const around = new Neighbourhood(pieces);
   const changed = { classes: 0, area_m2: 0 };
   for (let k = 0; k < vintages; k++) {
     if (!pieces.some((p) => p.classes[k]?.artif_rule === 'matrix')) continue;

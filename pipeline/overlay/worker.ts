@@ -117,6 +117,11 @@ interface Piece {
   geom: gdal.Polygon;
   area: number;
   hash?: string;
+  /**
+   * Its rings when it is a staged polygon kept whole (most pieces): hashing it, finding its neighbours and writing
+   * it then read them instead of asking GDAL for its WKB, which costs more than the hash itself.
+   */
+  rings?: readonly Float64Array[];
   /** One entry per vintage applied so far (null: not covered by it). */
   classes: Array<StagedClass | null>;
 }
@@ -223,16 +228,22 @@ function thresholdClass(cls: StagedClass, artificialised: boolean): StagedClass 
   return { ...cls, category, artificialised, artif_rule: 'threshold' };
 }
 
-function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters): number {
+function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters, whole?: Pick<Piece, 'rings' | 'hash'>): number {
   const area = geom.getArea();
   if (area < SLIVER_M2) {
     counters.slivers++;
     counters.sliversM2 += area;
     return 0;
   }
-  out.push({ geom, area, classes });
+  out.push({ geom, area, classes, ...whole });
   return area;
 }
+
+/** What a piece made of staged polygon i whole keeps of it (its hash is known: it was a candidate). */
+const wholeStaged = (staged: StagedSet, i: number): Pick<Piece, 'rings' | 'hash'> => ({
+  rings: staged.rings[i]!,
+  hash: (staged.hashes[i] ??= ringsHash(staged.rings[i]!)),
+});
 
 /** pieces overlaid with one vintage's polygons (those whose box meets the commune's box). */
 function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[], counters: Counters): Piece[] {
@@ -247,7 +258,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const same = byHash.get((piece.hash ??= polygonHash(piece.geom)));
     if (same !== undefined) {
       counters.fastIdentical++;
-      out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes: [...piece.classes, staged.classes[same]!] });
+      out.push({ ...piece, classes: [...piece.classes, staged.classes[same]!] });
       continue;
     }
     const pe = piece.geom.getEnvelope();
@@ -258,7 +269,7 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     const within = hits.find((i) => envelopeWithin(pe, staged.envelopes[i]!) && geometryOf(staged, i).contains(piece.geom));
     if (within !== undefined) {
       counters.fastWithin++;
-      out.push({ geom: piece.geom, area: piece.area, hash: piece.hash, classes: [...piece.classes, staged.classes[within]!] });
+      out.push({ ...piece, classes: [...piece.classes, staged.classes[within]!] });
       continue;
     }
     const start = out.length;
@@ -282,13 +293,13 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
       if (location === 'inside') {
         counters.fastContained++;
         parts.push(v);
-        covered += keepPiece(out, v, classes, counters);
+        covered += keepPiece(out, v, classes, counters, wholeStaged(staged, i));
         continue;
       }
       if (envelopeWithin(ve, pe) && piece.geom.contains(v)) {
         counters.fastContained++;
         parts.push(v);
-        covered += keepPiece(out, v, classes, counters);
+        covered += keepPiece(out, v, classes, counters, wholeStaged(staged, i));
         continue;
       }
       counters.intersections++;
@@ -407,7 +418,8 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
         ka: BigInt(Math.round(p.area * 1e6)),
         classKey: classes.map(({ year, cls }) => `${year}:${cls.code_cs}:${cls.code_us}:${cls.category}:${cls.artificialised}`).join('|'),
         area: p.area,
-        wkb: p.geom.toWKB(),
+        // The bytes GDAL's toWKB() gives (big-endian, gdal-async's default).
+        wkb: p.rings ? polygonWkb(p.rings, 'big') : p.geom.toWKB(),
         classes,
       });
     }
