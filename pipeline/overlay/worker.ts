@@ -21,6 +21,7 @@ import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
 import { loadNomenclature } from '../../nomenclature/loader.js';
 import { serveTasks } from '../core/worker-pool.js';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import { appendRows, openDuckDB } from '../core/duckdb.js';
 import { sqlString } from '../core/sql.js';
 
@@ -89,6 +90,8 @@ const FILL_TOLERANCE = 1e-9;
 const PREPARE_FROM = 16;
 
 interface StagedClass {
+  /** Its row in this worker's class table (`internClass`): polygons of one class share one object. */
+  id: number;
   code_cs: string;
   code_us: string;
   category: number;
@@ -183,21 +186,40 @@ function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
   return set;
 }
 
+/**
+ * The distinct classes met by this worker, by id: a few hundred where a partition reads tens of thousands of
+ * polygons, so one object each spares the collector, and the parts name a class by its id.
+ */
+const classTable: StagedClass[] = [];
+const classIds = new Map<string, number>();
+
+function internClass(cls: Omit<StagedClass, 'id'>): StagedClass {
+  const key = [cls.code_cs, cls.code_us, cls.category, cls.artificialised, cls.artif_rule, cls.sealed, cls.enaf, cls.destination ?? '\u0001'].join('\u0000');
+  let id = classIds.get(key);
+  if (id === undefined) {
+    // The id last: a class derived from another (the threshold rules) must not keep the other's.
+    id = classTable.push({ ...cls, id: classTable.length }) - 1;
+    classIds.set(key, id);
+  }
+  return classTable[id]!;
+}
+
 /** The classes of a staged polygon, read from its fields. */
 function stagedClassReader(reader: FlatGeobufReader): (polygon: StagedPolygon) => StagedClass {
   const [codeCs, codeUs, category, artif, artifRule, sealed, enaf, destination] = CLASS_COLUMNS.map((name) => reader.columnIndex(name)) as [
     number, number, number, number, number, number, number, number,
   ];
-  return ({ properties: f }) => ({
-    code_cs: String(f[codeCs] ?? ''),
-    code_us: String(f[codeUs] ?? ''),
-    category: Number(f[category] ?? 0),
-    artificialised: Number(f[artif]) === 1,
-    artif_rule: String(f[artifRule] ?? ''),
-    sealed: Number(f[sealed]) === 1,
-    enaf: String(f[enaf] ?? ''),
-    destination: f[destination] ? String(f[destination]) : null,
-  });
+  return ({ properties: f }) =>
+    internClass({
+      code_cs: String(f[codeCs] ?? ''),
+      code_us: String(f[codeUs] ?? ''),
+      category: Number(f[category] ?? 0),
+      artificialised: Number(f[artif]) === 1,
+      artif_rule: String(f[artifRule] ?? ''),
+      sealed: Number(f[sealed]) === 1,
+      enaf: String(f[enaf] ?? ''),
+      destination: f[destination] ? String(f[destination]) : null,
+    });
 }
 
 /**
@@ -225,7 +247,7 @@ type Counters = Omit<PartitionResult, 'id' | 'pieceFile' | 'classFile' | 'polygo
 /** The class of the same CS × US pair on the other side of the artificialised line, decided by the thresholds. */
 function thresholdClass(cls: StagedClass, artificialised: boolean): StagedClass {
   const category = loadNomenclature().classify(cls.code_cs, cls.code_us, artificialised)!.category;
-  return { ...cls, category, artificialised, artif_rule: 'threshold' };
+  return internClass({ ...cls, category, artificialised, artif_rule: 'threshold' });
 }
 
 function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass | null>, counters: Counters, whole?: Pick<Piece, 'rings' | 'hash'>): number {
@@ -433,22 +455,39 @@ export async function overlayPartition(task: PartitionTask): Promise<PartitionRe
 }
 
 
+/** One in-memory database per worker process: opening one per partition cost about as much as its writes. */
+let partsDatabase: DuckDBInstance | undefined;
+/** Rows of `classTable` already in the database's `class_kind`. */
+let classKindRows = 0;
+
+/**
+ * Writes a partition's pieces and their classes per vintage. The classes go in as ids, joined to their fields
+ * on the way out: a few integers a row instead of eleven values, most of them strings.
+ */
 async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string, classFile: string): Promise<void> {
-  const instance = await openDuckDB(':memory:', { threads: '1' });
-  const conn = await instance.connect();
+  // Partitions come one at a time (serveTasks): no two calls open it.
+  partsDatabase ??= await openDuckDB(':memory:', { threads: '1' });
+  const conn = await partsDatabase.connect();
   try {
-    await conn.run(`CREATE TABLE piece_part (part INTEGER, pkey BIGINT, commune_code VARCHAR, kx BIGINT, ky BIGINT, ka BIGINT,
+    if (classKindRows === 0) {
+      await conn.run(`CREATE TABLE class_kind (class_id INTEGER, code_cs VARCHAR, code_us VARCHAR, category INTEGER, artificialised BOOLEAN,
+        artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
+    }
+    await appendRows(conn, 'class_kind', classTable.slice(classKindRows).map((c) =>
+      [c.id, c.code_cs, c.code_us, c.category, c.artificialised, c.artif_rule, c.sealed, c.enaf, c.destination]));
+    classKindRows = classTable.length;
+    await conn.run(`CREATE OR REPLACE TABLE piece_part (part INTEGER, pkey BIGINT, commune_code VARCHAR, kx BIGINT, ky BIGINT, ka BIGINT,
       class_key VARCHAR, area_m2 DOUBLE, geom BLOB)`);
-    await conn.run(`CREATE TABLE class_part (part INTEGER, pkey BIGINT, vintage INTEGER, code_cs VARCHAR, code_us VARCHAR,
-      category INTEGER, artificialised BOOLEAN, artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
+    await conn.run('CREATE OR REPLACE TABLE class_ref (pkey BIGINT, vintage INTEGER, class_id INTEGER)');
     await appendRows(conn, 'piece_part', pieces.map((p, n) => [part, BigInt(n), p.commune_code, p.kx, p.ky, p.ka, p.classKey, p.area, p.wkb]));
-    await appendRows(conn, 'class_part', pieces.flatMap((p, n) => p.classes.map(({ year, cls }) =>
-      [part, BigInt(n), year, cls.code_cs, cls.code_us, cls.category, cls.artificialised, cls.artif_rule, cls.sealed, cls.enaf, cls.destination])));
+    await appendRows(conn, 'class_ref', pieces.flatMap((p, n) => p.classes.map(({ year, cls }) => [BigInt(n), year, cls.id])));
     await conn.run(`COPY piece_part TO ${sqlString(pieceFile)} (FORMAT parquet)`);
-    await conn.run(`COPY class_part TO ${sqlString(classFile)} (FORMAT parquet)`);
+    await conn.run(`COPY (SELECT ${part}::INTEGER AS part, r.pkey, r.vintage, k.code_cs, k.code_us, k.category, k.artificialised, k.artif_rule,
+      k.sealed, k.enaf, k.destination FROM class_ref r JOIN class_kind k USING (class_id)) TO ${sqlString(classFile)} (FORMAT parquet)`);
+    await conn.run('DROP TABLE piece_part');
+    await conn.run('DROP TABLE class_ref');
   } finally {
     conn.closeSync();
-    instance.closeSync();
   }
 }
 
@@ -456,5 +495,6 @@ serveTasks<never, PartitionTask, PartitionResult>('worker', {
   task: overlayPartition,
   close: () => {
     for (const file of stagedFiles.values()) file.reader.close();
+    partsDatabase?.closeSync();
   },
 });
