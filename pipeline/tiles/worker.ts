@@ -80,7 +80,11 @@ export class PartitionBuilder {
     const minArea = lowZoom ? pixelMetres(partition.z, (lonLat[1] + lonLat[3]) / 2) ** 2 : 0;
     const where = `maxx >= ${box[0]} AND minx <= ${box[2]} AND maxy >= ${box[1]} AND miny <= ${box[3]}`;
 
-    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, classes FROM feat WHERE ${where} AND area_m2 >= ${minArea} ORDER BY piece_id`)).getRowObjectsJS();
+    const selected = `FROM feat WHERE ${where} AND area_m2 >= ${minArea}`;
+    // Pieces name their list of classes by its rank among the partition's distinct lists, which are read and turned
+    // into layer properties once: a few hundred lists where a partition holds tens of thousands of pieces.
+    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, dense_rank() OVER (ORDER BY classes)::INTEGER AS class_set ${selected} ORDER BY piece_id`)).getRowObjectsJS();
+    const classSets = (await this.conn.runAndReadAll(`SELECT row_number() OVER (ORDER BY classes)::INTEGER AS class_set, classes FROM (SELECT DISTINCT classes ${selected})`)).getRowObjectsJS();
     if (lowZoom) {
       const small = (await this.conn.runAndReadAll(`SELECT count(*)::DOUBLE AS n FROM feat WHERE ${where} AND area_m2 < ${minArea}`)).getRowObjectsJS()[0]!;
       addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
@@ -92,11 +96,9 @@ export class PartitionBuilder {
       if (!entry) pieceLayers.set(name, (entry = { name, properties: new Map(), zooms: [minzoom, maxzoom], droppable: true }));
       return entry;
     };
-    const areaById = new Map<number, number>();
-    const drawn: Array<{ id: number; wkb: Uint8Array }> = [];
-    for (const row of pieceRows) {
-      const id = Number(row.id);
-      areaById.set(id, Number(row.area_m2));
+    /** Per class list: the piece layers holding a piece of that list, with its properties there. */
+    const layersOfSet = new Map<number, Array<[PieceLayer, GeoJSON.GeoJsonProperties]>>();
+    for (const row of classSets) {
       const classes = (row.classes as Array<Record<string, unknown>>).map(
         (c): PieceClass => ({
           vintage: Number(c.vintage),
@@ -108,13 +110,22 @@ export class PartitionBuilder {
           destination: c.destination == null ? null : String(c.destination),
         }),
       );
-      for (const c of classes) pieceLayer(landuseLayer(c.vintage)).properties.set(id, landuseProperties(c));
+      const layers: Array<[PieceLayer, GeoJSON.GeoJsonProperties]> = classes.map((c) => [pieceLayer(landuseLayer(c.vintage)), landuseProperties(c)]);
       for (const [from, to] of changePairs(classes)) {
         const kind = changeKind(from, to);
-        if (kind) pieceLayer(changeLayer(from.vintage, to.vintage)).properties.set(id, changeProperties(from, to, kind));
+        if (kind) layers.push([pieceLayer(changeLayer(from.vintage, to.vintage)), changeProperties(from, to, kind)]);
       }
+      layersOfSet.set(Number(row.class_set), layers);
+    }
+    const areaById = new Map<number, number>();
+    const drawn: Array<{ id: number; wkb: Uint8Array }> = [];
+    for (const row of pieceRows) {
+      const id = Number(row.id);
+      areaById.set(id, Number(row.area_m2));
+      const layers = layersOfSet.get(Number(row.class_set))!;
+      for (const [layer, properties] of layers) layer.properties.set(id, properties);
       // A piece no layer holds (no class at any vintage) is not drawn.
-      if (classes.length > 0) drawn.push({ id, wkb: row.wkb as Uint8Array });
+      if (layers.length > 0) drawn.push({ id, wkb: row.wkb as Uint8Array });
     }
     const pieces = this.lambert
       .geometriesToLonLat(drawn.map((piece) => piece.wkb))
