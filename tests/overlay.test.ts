@@ -137,6 +137,25 @@ describe('vintages per département', () => {
       ['2022', 10_000, 10_000, 0],
     ]);
   });
+
+  it('writes the parts of a worker whose first partition met no staged polygon', async () => {
+    // One worker takes both partitions in order: the first commune has no data, so the worker knows no class yet.
+    const communes = writeCommunes(path.join(tmp, 'gap.gpkg'), [
+      { code: '54001', geom: rect(0, 0, 100, 100) },
+      { code: '54002', geom: rect(5000, 0, 5100, 100) },
+    ]);
+    const territories = await readTerritories({ path: communes });
+    const stageDir = path.join(tmp, 'stage-gap');
+    writeStage(stageDir, [{ year: 2019, polygons: [{ geom: rect(5000, 0, 5100, 100), cs: 'CS1.1.1.1' }] }]);
+    const out = await overlayVintages({ stageDir, territories, jobs: 1, workDir: path.join(tmp, 'w-gap'), communesPerPartition: 1 });
+    const rows = await queryPieces(
+      out,
+      `SELECT p.commune_code, round(p.area_m2, 6) AS area, string_agg(c.vintage || ':' || c.code_cs, ' ') AS classes
+       FROM piece p LEFT JOIN piece_class c USING (piece_id) GROUP BY p.piece_id, p.commune_code, p.area_m2 ORDER BY 1`,
+    );
+    expect(rows.map((r) => `${r.commune_code} ${r.area} ${r.classes}`)).toEqual(['54001 10000 null', '54002 10000 2019:CS1.1.1.1']);
+    expect(out.stats.partitions).toBe(2);
+  });
 });
 
 

@@ -469,10 +469,9 @@ async function writeParts(part: number, pieces: OutputPiece[], pieceFile: string
   partsDatabase ??= await openDuckDB(':memory:', { threads: '1' });
   const conn = await partsDatabase.connect();
   try {
-    if (classKindRows === 0) {
-      await conn.run(`CREATE TABLE class_kind (class_id INTEGER, code_cs VARCHAR, code_us VARCHAR, category INTEGER, artificialised BOOLEAN,
-        artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
-    }
+    // Kept from one partition to the next (a partition without staged polygons adds no class to it).
+    await conn.run(`CREATE TABLE IF NOT EXISTS class_kind (class_id INTEGER, code_cs VARCHAR, code_us VARCHAR, category INTEGER,
+      artificialised BOOLEAN, artif_rule VARCHAR, sealed BOOLEAN, enaf VARCHAR, destination VARCHAR)`);
     await appendRows(conn, 'class_kind', classTable.slice(classKindRows).map((c) =>
       [c.id, c.code_cs, c.code_us, c.category, c.artificialised, c.artif_rule, c.sealed, c.enaf, c.destination]));
     classKindRows = classTable.length;
