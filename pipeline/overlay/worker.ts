@@ -261,18 +261,18 @@ function keepPiece(out: Piece[], geom: gdal.Polygon, classes: Array<StagedClass 
   return area;
 }
 
-/** What a piece made of staged polygon i whole keeps of it (its hash is known: it was a candidate). */
-const wholeStaged = (staged: StagedSet, i: number): Pick<Piece, 'rings' | 'hash'> => ({
-  rings: staged.rings[i]!,
-  hash: (staged.hashes[i] ??= ringsHash(staged.rings[i]!)),
-});
+/** The normalised hash of staged polygon i, computed once. */
+const stagedHash = (staged: StagedSet, i: number): string => (staged.hashes[i] ??= ringsHash(staged.rings[i]!));
+
+/** What a piece made of staged polygon i whole keeps of it. */
+const wholeStaged = (staged: StagedSet, i: number): Pick<Piece, 'rings' | 'hash'> => ({ rings: staged.rings[i]!, hash: stagedHash(staged, i) });
 
 /** pieces overlaid with one vintage's polygons (those whose box meets the commune's box). */
 function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[], counters: Counters): Piece[] {
   if (candidates.length === 0) return pieces.map((p) => ({ ...p, classes: [...p.classes, null] }));
   const byHash = new Map<string, number>();
   for (const i of candidates) {
-    const hash = (staged.hashes[i] ??= ringsHash(staged.rings[i]!));
+    const hash = stagedHash(staged, i);
     if (!byHash.has(hash)) byHash.set(hash, i);
   }
   const out: Piece[] = [];
