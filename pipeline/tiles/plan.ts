@@ -2,8 +2,8 @@
  * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
  * are computed here once (from WKB, in JS) and stored beside the geometry, sorted by a coarse grid
  * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
- * row also carries its classes for every vintage, and each territory its headline indicators (from
- * `v_territory_summary`: last-vintage artificialised share, first → last net artificialisation and ENAF), so a
+ * row also carries the number of its list of classes (one class per vintage, table `class_set`), and each
+ * territory its headline indicators (from `v_territory_summary`: last-vintage artificialised share, first → last net artificialisation and ENAF), so a
  * partition is one query. Workers open the scratch DB read-only.
  *
  * @example
@@ -182,10 +182,14 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
       }
     }
     await collectClasses(conn, vintages);
+    // Pieces name their list of classes by a number: a few thousand distinct lists where the region has millions of
+    // pieces, so workers turn each list into layer properties once instead of reading, sorting and converting a
+    // list per piece (two thirds of their query time).
+    await conn.run(`CREATE TABLE class_set AS SELECT row_number() OVER (ORDER BY classes)::INTEGER AS class_set, classes FROM (SELECT DISTINCT classes FROM cls)`);
     await conn.run(`
       CREATE TABLE feat AS
-      SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, cls.classes
-      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id)
+      SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, s.class_set
+      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id) JOIN class_set s ON s.classes IS NOT DISTINCT FROM cls.classes
       ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
     await conn.run(`DROP TABLE piece_bbox`);
     await conn.run(`DROP TABLE cls`);

@@ -47,6 +47,35 @@ export const BELOW_PIXEL = 'pieces_below_one_pixel';
 /** Share of the partition tile added on each side of the query box, wider than the clip buffer. */
 const QUERY_BUFFER = 1 / 16;
 
+interface PieceLayerEntry {
+  name: string;
+  properties: GeoJSON.GeoJsonProperties;
+}
+
+/**
+ * The layers of a piece with these classes (ordered by vintage): land use at each vintage, and each change. Built once
+ * per list, so that every piece of a list shares its properties objects.
+ */
+function layerEntries(rows: Array<Record<string, unknown>>): PieceLayerEntry[] {
+  const classes = rows.map(
+    (c): PieceClass => ({
+      vintage: Number(c.vintage),
+      code_cs: String(c.code_cs ?? ''),
+      code_us: String(c.code_us ?? ''),
+      category: Number(c.category ?? 0),
+      artificialised: Boolean(c.artificialised),
+      enaf: String(c.enaf ?? ''),
+      destination: c.destination == null ? null : String(c.destination),
+    }),
+  );
+  const entries = classes.map((c) => ({ name: landuseLayer(c.vintage), properties: landuseProperties(c) }));
+  for (const [from, to] of changePairs(classes)) {
+    const kind = changeKind(from, to);
+    if (kind) entries.push({ name: changeLayer(from.vintage, to.vintage), properties: changeProperties(from, to, kind) });
+  }
+  return entries;
+}
+
 export class PartitionBuilder {
   private offset = 0;
   private readonly lambert = new Lambert93();
@@ -56,12 +85,18 @@ export class PartitionBuilder {
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
     private readonly fd: number,
+    /** Class list number → the piece layers a piece with that list is in, and its properties there. */
+    private readonly classSets: Map<number, PieceLayerEntry[]>,
   ) {}
 
   static async create(init: WorkerInit): Promise<PartitionBuilder> {
     const instance = await openDuckDB(init.indexPath, { access_mode: 'READ_ONLY' });
     const conn = await instance.connect();
-    return new PartitionBuilder(init, instance, conn, openSync(init.blobFile, 'w'));
+    const classSets = new Map<number, PieceLayerEntry[]>();
+    for (const row of (await conn.runAndReadAll(`SELECT class_set, classes FROM class_set`)).getRowObjectsJS()) {
+      classSets.set(Number(row.class_set), layerEntries(row.classes as Array<Record<string, unknown>>));
+    }
+    return new PartitionBuilder(init, instance, conn, openSync(init.blobFile, 'w'), classSets);
   }
 
   close(): void {
@@ -80,50 +115,24 @@ export class PartitionBuilder {
     const minArea = lowZoom ? pixelMetres(partition.z, (lonLat[1] + lonLat[3]) / 2) ** 2 : 0;
     const where = `maxx >= ${box[0]} AND minx <= ${box[2]} AND maxy >= ${box[1]} AND miny <= ${box[3]}`;
 
-    const selected = `FROM feat WHERE ${where} AND area_m2 >= ${minArea}`;
-    // Pieces name their list of classes by its rank among the partition's distinct lists, which are read and turned
-    // into layer properties once: a few hundred lists where a partition holds tens of thousands of pieces.
-    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, dense_rank() OVER (ORDER BY classes)::INTEGER AS class_set ${selected} ORDER BY piece_id`)).getRowObjectsJS();
-    const classSets = (await this.conn.runAndReadAll(`SELECT row_number() OVER (ORDER BY classes)::INTEGER AS class_set, classes FROM (SELECT DISTINCT classes ${selected})`)).getRowObjectsJS();
+    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, class_set FROM feat WHERE ${where} AND area_m2 >= ${minArea} ORDER BY piece_id`)).getRowObjectsJS();
     if (lowZoom) {
       const small = (await this.conn.runAndReadAll(`SELECT count(*)::DOUBLE AS n FROM feat WHERE ${where} AND area_m2 < ${minArea}`)).getRowObjectsJS()[0]!;
       addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
     }
 
     const pieceLayers = new Map<string, PieceLayer>();
-    const pieceLayer = (name: string): PieceLayer => {
-      let entry = pieceLayers.get(name);
-      if (!entry) pieceLayers.set(name, (entry = { name, properties: new Map(), zooms: [minzoom, maxzoom], droppable: true }));
-      return entry;
-    };
-    /** Per class list: the piece layers holding a piece of that list, with its properties there. */
-    const layersOfSet = new Map<number, Array<[PieceLayer, GeoJSON.GeoJsonProperties]>>();
-    for (const row of classSets) {
-      const classes = (row.classes as Array<Record<string, unknown>>).map(
-        (c): PieceClass => ({
-          vintage: Number(c.vintage),
-          code_cs: String(c.code_cs ?? ''),
-          code_us: String(c.code_us ?? ''),
-          category: Number(c.category ?? 0),
-          artificialised: Boolean(c.artificialised),
-          enaf: String(c.enaf ?? ''),
-          destination: c.destination == null ? null : String(c.destination),
-        }),
-      );
-      const layers: Array<[PieceLayer, GeoJSON.GeoJsonProperties]> = classes.map((c) => [pieceLayer(landuseLayer(c.vintage)), landuseProperties(c)]);
-      for (const [from, to] of changePairs(classes)) {
-        const kind = changeKind(from, to);
-        if (kind) layers.push([pieceLayer(changeLayer(from.vintage, to.vintage)), changeProperties(from, to, kind)]);
-      }
-      layersOfSet.set(Number(row.class_set), layers);
-    }
     const areaById = new Map<number, number>();
     const drawn: Array<{ id: number; wkb: Uint8Array }> = [];
     for (const row of pieceRows) {
       const id = Number(row.id);
       areaById.set(id, Number(row.area_m2));
-      const layers = layersOfSet.get(Number(row.class_set))!;
-      for (const [layer, properties] of layers) layer.properties.set(id, properties);
+      const layers = this.classSets.get(Number(row.class_set))!;
+      for (const { name, properties } of layers) {
+        let layer = pieceLayers.get(name);
+        if (!layer) pieceLayers.set(name, (layer = { name, properties: new Map(), zooms: [minzoom, maxzoom], droppable: true }));
+        layer.properties.set(id, properties);
+      }
       // A piece no layer holds (no class at any vintage) is not drawn.
       if (layers.length > 0) drawn.push({ id, wkb: row.wkb as Uint8Array });
     }
