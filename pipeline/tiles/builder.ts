@@ -1,7 +1,7 @@
 /**
  * Cuts one partition's features into gzip-compressed MVT tiles: @maplibre/geojson-vt simplifies
  * per zoom and clips with a buffer (so neighbouring tiles overlap and no gap shows at tile edges),
- * @maplibre/vt-pbf encodes. A tile over the size budget loses its smallest droppable features
+ * `mvt.ts` encodes (as @maplibre/vt-pbf would). A tile over the size budget loses its smallest droppable features
  * (land-use and change pieces, never territories) until it fits, and every drop is counted.
  * Output bytes depend only on the input: features arrive sorted, layers are written in name order,
  * gzip uses a fixed level and no timestamp.
@@ -11,11 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { GeoJSONVT, type GeoJSONVTFeature, type GeoJSONVTTile } from '@maplibre/geojson-vt';
-import { fromGeojsonVt } from '@maplibre/vt-pbf';
+import { GeoJSONVT, type GeoJSONVTFeature } from '@maplibre/geojson-vt';
 import type { BBox } from '../core/wkb.js';
 import { tileRange } from './geo.js';
 import { zxyToTileId } from './pmtiles-writer.js';
+import { encodeMvt, type MvtLayer } from './mvt.js';
 
 export const EXTENT = 4096;
 export const BUFFER = 64;
@@ -91,12 +91,9 @@ function featureBBox(geometry: GeoJSON.Geometry): BBox {
   return box;
 }
 
-function encode(layers: Record<string, GeoJSONVTTile>): Buffer {
-  const names = Object.keys(layers).sort();
-  const ordered: Record<string, GeoJSONVTTile> = {};
-  for (const name of names) ordered[name] = layers[name]!;
-  const pbf = fromGeojsonVt(ordered, { version: 2, extent: EXTENT });
-  return gzipSync(pbf, { level: GZIP_LEVEL });
+function encode(layers: MvtLayer[]): Buffer {
+  const ordered = [...layers].sort((a, b) => (a.name < b.name ? -1 : 1));
+  return gzipSync(encodeMvt(ordered, EXTENT), { level: GZIP_LEVEL });
 }
 
 export function buildPartitionTiles(
@@ -141,25 +138,27 @@ export function buildPartitionTiles(
   const droppable = new Set([...input.layers, ...pieceLayers].filter((l) => l.droppable).map((l) => l.name));
   const tiles: BuiltTile[] = [];
   for (const { z, x, y, tileId } of coords) {
-    const tileLayers: Record<string, GeoJSONVTTile> = {};
+    const tileLayers: MvtLayer[] = [];
     for (const { layer, index } of indexes) {
       if (z < layer.zooms[0] || z > layer.zooms[1]) continue;
       const tile = index.getTile(z, x, y);
-      if (tile && tile.features.length > 0) tileLayers[layer.name] = tile;
+      if (tile && tile.features.length > 0) tileLayers.push({ name: layer.name, features: tile.features, properties: tile.features.map((f: GeoJSONVTFeature) => f.tags) });
     }
     const pieceTile = pieceIndex?.getTile(z, x, y);
     if (pieceTile) {
       for (const layer of pieceLayers) {
         if (z < layer.zooms[0] || z > layer.zooms[1]) continue;
-        const features: GeoJSONVTFeature[] = [];
+        const tileLayer: MvtLayer = { name: layer.name, features: [], properties: [] };
         for (const feature of pieceTile.features) {
           const properties = layer.properties.get(Number(feature.id));
-          if (properties !== undefined) features.push({ ...feature, tags: properties } as GeoJSONVTFeature);
+          if (properties === undefined) continue;
+          tileLayer.features.push(feature);
+          tileLayer.properties.push(properties);
         }
-        if (features.length > 0) tileLayers[layer.name] = { ...pieceTile, features };
+        if (tileLayer.features.length > 0) tileLayers.push(tileLayer);
       }
     }
-    if (Object.keys(tileLayers).length === 0) continue;
+    if (tileLayers.length === 0) continue;
     let gzip = encode(tileLayers);
     if (gzip.length > options.budgetBytes) gzip = shrinkToBudget(tileLayers, droppable, z, options, dropped);
     tiles.push({ z, x, y, tileId, gzip, hash: createHash('sha256').update(gzip).digest('hex') });
@@ -169,16 +168,16 @@ export function buildPartitionTiles(
 
 /** Drops the smallest droppable features, in growing shares, until the tile fits; counts what went. */
 function shrinkToBudget(
-  tileLayers: Record<string, GeoJSONVTTile>,
+  tileLayers: MvtLayer[],
   droppable: ReadonlySet<string>,
   z: number,
   options: { budgetBytes: number; areaById: Map<number, number> },
   dropped: DropCounts,
 ): Buffer {
   const candidates: Array<{ layer: string; id: number; area: number }> = [];
-  for (const [name, tile] of Object.entries(tileLayers)) {
+  for (const { name, features } of tileLayers) {
     if (!droppable.has(name)) continue;
-    for (const f of tile.features) {
+    for (const f of features) {
       const id = Number(f.id);
       candidates.push({ layer: name, id, area: options.areaById.get(id) ?? 0 });
     }
@@ -187,10 +186,19 @@ function shrinkToBudget(
   for (const share of [0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1]) {
     const cut = candidates.slice(0, Math.ceil(candidates.length * share));
     const gone = new Set(cut.map((c) => `${c.layer}#${c.id}`));
-    const kept: Record<string, GeoJSONVTTile> = {};
-    for (const [name, tile] of Object.entries(tileLayers)) {
-      const features = droppable.has(name) ? tile.features.filter((f: GeoJSONVTFeature) => !gone.has(`${name}#${Number(f.id)}`)) : tile.features;
-      if (features.length > 0) kept[name] = { ...tile, features };
+    const kept: MvtLayer[] = [];
+    for (const layer of tileLayers) {
+      if (!droppable.has(layer.name)) {
+        kept.push(layer);
+        continue;
+      }
+      const left: MvtLayer = { name: layer.name, features: [], properties: [] };
+      layer.features.forEach((f, i) => {
+        if (gone.has(`${layer.name}#${Number(f.id)}`)) return;
+        left.features.push(f);
+        left.properties.push(layer.properties[i]!);
+      });
+      if (left.features.length > 0) kept.push(left);
     }
     const gzip = encode(kept);
     if (gzip.length <= options.budgetBytes || share === 1) {
