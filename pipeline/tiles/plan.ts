@@ -31,8 +31,6 @@ export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
 const REQUIRED_TABLES = ['piece', 'piece_class', 'territory', 'v_territory_summary'];
 // Grid cell (metres) of the sort key: small enough for pruning, large enough to keep neighbours together.
 const SORT_CELL_M = 10_000;
-/** Pieces whose classes are gathered per statement (about 30 MB of aggregate state, so that a 256MB bound is enough). */
-const CLASS_BATCH_PIECES = 100_000;
 
 export interface TileIndexInput {
   db: string;
@@ -64,24 +62,36 @@ export interface TilePlan {
 
 
 /**
- * Table `cls`: each piece's classes as one list, ordered by vintage. A piece has at most one class per vintage, so
- * the list is one column per vintage with the missing ones left out: a plain hash aggregate, where an ordered
- * `list(… ORDER BY vintage)` took 7 times longer (950 ms against 130 ms per 100,000 Bas-Rhin pieces). Built by
- * ranges of piece ids because aggregate states of this kind do not spill: over the region's 28 M class rows at once
- * the list aggregate outgrew DuckDB's memory bound. `piece_class` is sorted by piece id, so each range reads only its
- * own row groups.
+ * Tables `piece_set` (each piece's class list, by number) and `class_set` (each distinct list: its classes as structs,
+ * ordered by vintage; a few hundred to a few thousand lists). A class is first numbered among the distinct classes
+ * (a few hundred), then each piece gets one number per vintage (an integer aggregate, which spills under DuckDB's
+ * memory bound where a list or struct aggregate of the region's 28 M class rows did not, and had to be cut into 95
+ * statements: 40 s of the region's index), and the distinct tuples of numbers are the lists.
  */
 async function collectClasses(conn: DuckDBConnection, vintages: number[]): Promise<void> {
-  const range = (await conn.runAndReadAll(`SELECT coalesce(min(piece_id), 0)::DOUBLE AS lo, coalesce(max(piece_id), -1)::DOUBLE AS hi FROM src.piece_class`)).getRowObjectsJS()[0]!;
-  const perVintage = vintages.map(
-    (vintage) => `any_value(struct_pack(vintage := vintage, code_cs := code_cs, code_us := code_us, category := category,
-                                        artificialised := artificialised, enaf := enaf, destination := destination)) FILTER (WHERE vintage = ${vintage})`,
-  );
-  const classesOf = (from: number): string => `
-    SELECT piece_id, list_filter([${perVintage.join(', ')}], c -> c IS NOT NULL) AS classes
-    FROM src.piece_class WHERE piece_id >= ${from} AND piece_id < ${from + CLASS_BATCH_PIECES} GROUP BY piece_id`;
-  await conn.run(`CREATE TABLE cls AS ${classesOf(Number(range.lo))}`);
-  for (let from = Number(range.lo) + CLASS_BATCH_PIECES; from <= Number(range.hi); from += CLASS_BATCH_PIECES) await conn.run(`INSERT INTO cls ${classesOf(from)}`);
+  const fields = ['vintage', 'code_cs', 'code_us', 'category', 'artificialised', 'enaf', 'destination'];
+  await conn.run(`
+    CREATE TABLE class_kind AS SELECT row_number() OVER (ORDER BY ${fields.join(', ')})::INTEGER AS kind, *
+    FROM (SELECT DISTINCT ${fields.join(', ')} FROM src.piece_class)`);
+  const slots = vintages.map((_, i) => `k${i}`);
+  const sameClass = fields.map((f) => `c.${f} IS NOT DISTINCT FROM k.${f}`).join(' AND ');
+  await conn.run(`
+    CREATE TABLE piece_kinds AS
+    SELECT c.piece_id, ${vintages.map((vintage, i) => `any_value(k.kind) FILTER (WHERE c.vintage = ${vintage}) AS ${slots[i]}`).join(', ')}
+    FROM src.piece_class c JOIN class_kind k ON ${sameClass} GROUP BY c.piece_id`);
+  const sameSet = slots.map((slot) => `s.${slot} IS NOT DISTINCT FROM p.${slot}`).join(' AND ');
+  await conn.run(`
+    CREATE TABLE set_kinds AS SELECT row_number() OVER (ORDER BY ${slots.join(', ')})::INTEGER AS class_set, ${slots.join(', ')}
+    FROM (SELECT DISTINCT ${slots.join(', ')} FROM piece_kinds)`);
+  await conn.run(`CREATE TABLE piece_set AS SELECT p.piece_id, s.class_set FROM piece_kinds p JOIN set_kinds s ON ${sameSet}`);
+  // A vintage without a class is left out of the list (a missing struct, not a struct of nulls).
+  const classOf = (slot: string, i: number): string =>
+    `CASE WHEN ${slot} IS NULL THEN NULL ELSE struct_pack(${fields.map((f) => `${f} := k${i}_.${f}`).join(', ')}) END`;
+  await conn.run(`
+    CREATE TABLE class_set AS
+    SELECT s.class_set, list_filter([${slots.map(classOf).join(', ')}], c -> c IS NOT NULL) AS classes
+    FROM set_kinds s ${slots.map((slot, i) => `LEFT JOIN class_kind k${i}_ ON k${i}_.kind = s.${slot}`).join(' ')}`);
+  for (const table of ['class_kind', 'piece_kinds', 'set_kinds']) await conn.run(`DROP TABLE ${table}`);
 }
 
 /** Visible zoom range of a territory level inside [minzoom, maxzoom], or null when it falls outside. */
@@ -182,17 +192,13 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
       }
     }
     await collectClasses(conn, vintages);
-    // Pieces name their list of classes by a number: a few thousand distinct lists where the region has millions of
-    // pieces, so workers turn each list into layer properties once instead of reading, sorting and converting a
-    // list per piece (two thirds of their query time).
-    await conn.run(`CREATE TABLE class_set AS SELECT row_number() OVER (ORDER BY classes)::INTEGER AS class_set, classes FROM (SELECT DISTINCT classes FROM cls)`);
     await conn.run(`
       CREATE TABLE feat AS
       SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, s.class_set
-      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN cls USING (piece_id) JOIN class_set s ON s.classes IS NOT DISTINCT FROM cls.classes
+      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN piece_set s USING (piece_id)
       ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
     await conn.run(`DROP TABLE piece_bbox`);
-    await conn.run(`DROP TABLE cls`);
+    await conn.run(`DROP TABLE piece_set`);
 
     // Territories with their headline indicators, as the indicators stage summarises them.
     const territoryRows = (
