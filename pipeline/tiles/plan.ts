@@ -2,9 +2,10 @@
  * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
  * are computed here once (from WKB, in JS) and stored beside the geometry, sorted by a coarse grid
  * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
- * row also carries the number of its list of classes (one class per vintage, table `class_set`), and each
- * territory its headline indicators (from `v_territory_summary`: last-vintage artificialised share, first → last net artificialisation and ENAF), so a
- * partition is one query. Workers open the scratch DB read-only.
+ * row also carries the number of its list of classes (one class per vintage, table `class_set`), and
+ * each territory its headline indicators (from `v_territory_summary`: last-vintage artificialised
+ * share, first → last net artificialisation and ENAF), so a partition is one query. Workers open the
+ * scratch DB read-only.
  *
  * @example
  * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14 });
