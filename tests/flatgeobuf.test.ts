@@ -123,6 +123,28 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     }
   });
 
+  it('reads the same from memory (inMemory) as from the file: features, searches, reads and raw bytes', () => {
+    const file = writeFgb('in-memory.fgb', 300);
+    const fromFile = FlatGeobufReader.open(file);
+    const inMemory = FlatGeobufReader.open(file, { inMemory: true });
+    try {
+      expect([...inMemory.features()]).toEqual([...fromFile.features()]);
+      const box = { minX: X + 100, minY: Y + 100, maxX: X + 250, maxY: Y + 180 };
+      const hits = inMemory.search(box);
+      expect(hits).toEqual(fromFile.search(box));
+      expect(inMemory.read(hits, inMemory.columnMask(['code']))).toEqual(fromFile.read(hits, fromFile.columnMask(['code'])));
+      for (const f of [...fromFile.features()].slice(0, 20)) {
+        const [a, b] = [Buffer.alloc(f.bytes + 3), Buffer.alloc(f.bytes + 3)];
+        fromFile.rawFeature(f.offset, f.bytes, a, 3);
+        inMemory.rawFeature(f.offset, f.bytes, b, 3);
+        expect(b.equals(a)).toBe(true);
+      }
+    } finally {
+      fromFile.close();
+      inMemory.close();
+    }
+  });
+
   it('reads an empty layer', () => {
     const file = writeFgb('empty.fgb', 0);
     const reader = FlatGeobufReader.open(file);

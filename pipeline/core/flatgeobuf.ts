@@ -47,6 +47,8 @@ const NODE_BYTES = 40;
 const GEOMETRY_POLYGON = 3;
 /** Sequential reads take this many bytes at a time. */
 const CHUNK_BYTES = 8 << 20;
+/** Largest file `open` reads whole when asked to (`inMemory`). */
+const IN_MEMORY_MAX_BYTES = 1 << 30;
 /** Features of a search closer than this in the file are read together. */
 const GAP_BYTES = 64 << 10;
 
@@ -106,6 +108,8 @@ const string = (buf: Buffer, at: number): string => {
 export class FlatGeobufReader {
   private constructor(
     private readonly fd: number,
+    /** The whole file when opened `inMemory`: reads are then views or copies of it, not system calls. */
+    private readonly data: Buffer | null,
     readonly file: string,
     readonly count: number,
     /** The layer's extent as the header records it (GDAL's `getExtent`). */
@@ -128,10 +132,16 @@ export class FlatGeobufReader {
     return this.levels.length > 0;
   }
 
-  static open(file: string): FlatGeobufReader {
+  /**
+   * `inMemory`: the file is read whole at once (up to IN_MEMORY_MAX_BYTES, beyond which it is read as needed). A pass
+   * that visits every feature in another order than the file's (the overlap check, the sorted copy) otherwise makes a
+   * system call per feature or run of features.
+   */
+  static open(file: string, options: { inMemory?: boolean } = {}): FlatGeobufReader {
     const fd = openSync(file, 'r');
     try {
       const fileSize = fstatSync(fd).size;
+      const data = options.inMemory && fileSize <= IN_MEMORY_MAX_BYTES ? readAt(fd, 0, fileSize) : null;
       const prefix = readAt(fd, 0, Math.min(12, fileSize));
       if (prefix.length < 12 || MAGIC.some((byte, i) => prefix[i] !== byte)) throw new Error(`${file}: not a FlatGeobuf file`);
       const headerSize = prefix.readUInt32LE(8);
@@ -157,12 +167,12 @@ export class FlatGeobufReader {
       const nodeSize = at(9) ? header.readUInt16LE(at(9)) : 16;
       const indexStart = 12 + headerSize;
       // No index (0): the features follow the header, in the order they were written.
-      if (count === 0 || nodeSize === 0) return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize, header);
+      if (count === 0 || nodeSize === 0) return new FlatGeobufReader(fd, data, file, count, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize, header);
       if (nodeSize < 2) throw new Error(`${file}: index node size ${nodeSize}`);
       const levels = levelBounds(count, nodeSize);
       const nodes = levels[0]![1];
       const upper = readAt(fd, indexStart, levels[0]![0] * NODE_BYTES);
-      return new FlatGeobufReader(fd, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize, header);
+      return new FlatGeobufReader(fd, data, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize, header);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -191,9 +201,9 @@ export class FlatGeobufReader {
     let position = this.dataStart;
     let index = 0;
     while (position < this.fileSize) {
-      let chunk = readAt(this.fd, position, Math.min(CHUNK_BYTES, this.fileSize - position));
+      let chunk = this.bytesAt(position, Math.min(CHUNK_BYTES, this.fileSize - position));
       const firstSize = chunk.readUInt32LE(0);
-      if (4 + firstSize > chunk.length) chunk = readAt(this.fd, position, 4 + firstSize);
+      if (4 + firstSize > chunk.length) chunk = this.bytesAt(position, 4 + firstSize);
       let at = 0;
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
@@ -227,7 +237,7 @@ export class FlatGeobufReader {
           continue;
         }
         const childEnd = Math.min(offset + this.nodeSize, this.levels[level - 1]![1]);
-        if (level - 1 === 0) visit(readAt(this.fd, this.indexStart + offset * NODE_BYTES, (childEnd - offset) * NODE_BYTES), offset, childEnd, 0);
+        if (level - 1 === 0) visit(this.bytesAt(this.indexStart + offset * NODE_BYTES, (childEnd - offset) * NODE_BYTES), offset, childEnd, 0);
         else visit(this.upper, offset, childEnd, level - 1);
       }
     };
@@ -249,8 +259,8 @@ export class FlatGeobufReader {
       while (last + 1 < hits.length && hits[last + 1]!.offset - hits[last]!.offset < GAP_BYTES) last++;
       const start = this.dataStart + hits[run]!.offset;
       const lastStart = this.dataStart + hits[last]!.offset;
-      const lastSize = readAt(this.fd, lastStart, 4).readUInt32LE(0);
-      const bytes = readAt(this.fd, start, lastStart + 4 + lastSize - start);
+      const lastSize = this.bytesAt(lastStart, 4).readUInt32LE(0);
+      const bytes = this.bytesAt(start, lastStart + 4 + lastSize - start);
       for (let k = run; k <= last; k++) {
         const at = this.dataStart + hits[k]!.offset - start;
         out.push(this.decode(bytes, at + 4, hits[k]!.index, hits[k]!.offset, 4 + bytes.readUInt32LE(at), columns));
@@ -262,7 +272,9 @@ export class FlatGeobufReader {
 
   /** The stored bytes of the feature at this data offset, size prefix included: what a writer copies as it is. */
   rawFeature(offset: number, bytes: number, into: Buffer, at: number): void {
-    readInto(this.fd, into, at, bytes, this.dataStart + offset);
+    const position = this.dataStart + offset;
+    if (this.data) this.data.copy(into, at, position, position + bytes);
+    else readInto(this.fd, into, at, bytes, position);
   }
 
   /**
@@ -284,6 +296,11 @@ export class FlatGeobufReader {
 
   close(): void {
     closeSync(this.fd);
+  }
+
+  /** `length` bytes at `position`: a view of the file when it is in memory (decoding copies what it keeps), else read. */
+  private bytesAt(position: number, length: number): Buffer {
+    return this.data ? this.data.subarray(position, position + length) : readAt(this.fd, position, length);
   }
 
   /** One feature table (after its size prefix) at `at` in `buf`. */

@@ -41,7 +41,8 @@ export interface Resolved {
  * is removed.
  */
 export function resolveOverlaps(unsorted: string, staged: string, repairs: Repairs): Resolved {
-  const reader = FlatGeobufReader.open(unsorted);
+  // In memory: the check reads the copy in Hilbert order, then copies it feature by feature into the staged file.
+  const reader = FlatGeobufReader.open(unsorted, { inMemory: true });
   const partsFile = `${staged}.parts.fgb`;
   try {
     const copied = readCopied(reader);
