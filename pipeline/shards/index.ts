@@ -152,20 +152,32 @@ async function mergePieces(results: ShardResult[], contents: ShardContent[], pie
     const offset = `CASE filename ${files.map((f, i) => `WHEN ${sqlString(f)} THEN ${offsets[i]}`).join(' ')} END`;
     return `SELECT piece_id + ${offset} AS piece_id, ${columns} FROM read_parquet(${sqlList(files)}, filename = true)`;
   };
+  // Two tables at once, each statement on its own connection and one thread: the order is that of the files.
   const instance = await openDuckDB(':memory:', { threads: '1', preserve_insertion_order: 'true' });
-  const conn = await instance.connect();
+  const connections: DuckDBConnection[] = [];
+  const merge = async (target: string, file: string, columns: string, rowCheck: string, rows: number | null): Promise<void> => {
+    const conn = await instance.connect();
+    connections.push(conn);
+    await AtomicOutput.write(target, { force: true }, async (temp) => {
+      await conn.run(`COPY (${inShardOrder(file, columns)}) TO ${sqlString(temp)} (FORMAT parquet)`);
+      await checkNumbering(conn, temp, rowCheck, rows);
+    });
+  };
   try {
-    await AtomicOutput.write(piecePath, { force: true }, async (temp) => {
-      await conn.run(`COPY (${inShardOrder('piece.parquet', 'commune_code, area_m2, geom')}) TO ${sqlString(temp)} (FORMAT parquet)`);
-      await checkNumbering(conn, temp, 'piece_id = file_row_number + 1', total);
-    });
-    await AtomicOutput.write(classPath, { force: true }, async (temp) => {
-      const columns = 'vintage, code_cs, code_us, category, artificialised, artif_rule, sealed, enaf, destination';
-      await conn.run(`COPY (${inShardOrder('piece_class.parquet', columns)}) TO ${sqlString(temp)} (FORMAT parquet)`);
-      await checkNumbering(conn, temp, 'piece_id >= lag(piece_id, 1, 1) OVER (ORDER BY file_row_number)', null);
-    });
+    // Both settle before the connections close, even when one fails.
+    const settled = await Promise.allSettled([
+      merge(piecePath, 'piece.parquet', 'commune_code, area_m2, geom', 'piece_id = file_row_number + 1', total),
+      merge(
+        classPath,
+        'piece_class.parquet',
+        'vintage, code_cs, code_us, category, artificialised, artif_rule, sealed, enaf, destination',
+        'piece_id >= lag(piece_id, 1, 1) OVER (ORDER BY file_row_number)',
+        null,
+      ),
+    ]);
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
   } finally {
-    conn.closeSync();
+    for (const conn of connections) conn.closeSync();
     instance.closeSync();
   }
 }
