@@ -114,6 +114,7 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
       const some = [...reader.features(reader.columnMask(['area_m2', 'destination']))];
       expect(some.map((f) => f.properties)).toEqual(all.map((f) => [null, null, f.properties[area], f.properties[destination]]));
       expect(some.map((f) => f.rings)).toEqual(all.map((f) => f.rings));
+      expect([...reader.featureBoxes(reader.columnMask(['area_m2', 'destination']))]).toEqual(some.map(({ rings: _rings, ...rest }) => rest));
       const hits = reader.search(reader.extent).slice(0, 40);
       expect(reader.read(hits, reader.columnMask(['code'])).map((f) => f.properties)).toEqual(hits.map((h) => [all[h.index]!.properties[code], null, null, null]));
       expect(reader.read(hits, reader.columnMask([])).every((f) => f.properties.every((value) => value === null))).toBe(true);
@@ -129,6 +130,7 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     const inMemory = FlatGeobufReader.open(file, { inMemory: true });
     try {
       expect([...inMemory.features()]).toEqual([...fromFile.features()]);
+      expect([...inMemory.featureBoxes()]).toEqual([...fromFile.featureBoxes()]);
       const box = { minX: X + 100, minY: Y + 100, maxX: X + 250, maxY: Y + 180 };
       const hits = inMemory.search(box);
       expect(hits).toEqual(fromFile.search(box));
@@ -151,6 +153,7 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     try {
       expect(reader.count).toBe(0);
       expect([...reader.features()]).toEqual([]);
+      expect([...reader.featureBoxes()]).toEqual([]);
       expect(reader.search({ minX: -Infinity, minY: -Infinity, maxX: Infinity, maxY: Infinity })).toEqual([]);
     } finally {
       reader.close();

@@ -11,7 +11,7 @@
  * @example
  *   const unsorted = FlatGeobufReader.open('vintage-2019.unsorted.fgb'); // written by GDAL, SPATIAL_INDEX=NO
  *   const features = new FeatureList();
- *   for (const f of unsorted.features()) features.add(unsorted, f.box, f.offset, f.bytes);
+ *   for (const f of unsorted.featureBoxes()) features.add(unsorted, f.box, f.offset, f.bytes);
  *   writeSortedFlatGeobuf('vintage-2019.fgb', unsorted, features);
  */
 import { closeSync, openSync, writeSync } from 'node:fs';

@@ -28,18 +28,22 @@ export interface Box {
 
 export type PropertyValue = string | number | null;
 
-export interface StagedPolygon {
+/** A feature without its rings (`featureBoxes`). */
+export interface FeatureBox {
   /** Position in the file (GDAL's FID). */
   index: number;
   /** Where it starts in the feature data, for reading it again (`read`). */
   offset: number;
   /** Its length in the file, size prefix included (`rawFeature`). */
   bytes: number;
-  /** Rings as interleaved x, y, closed, the shell first. */
-  rings: Float64Array[];
   box: Box;
   /** By column position (`columnIndex`); null when the feature leaves the field unset. */
   properties: PropertyValue[];
+}
+
+export interface StagedPolygon extends FeatureBox {
+  /** Rings as interleaved x, y, closed, the shell first. */
+  rings: Float64Array[];
 }
 
 const MAGIC = [0x66, 0x67, 0x62, 0x03];
@@ -198,6 +202,40 @@ export class FlatGeobufReader {
 
   /** Every polygon in file order (its properties restricted to `columns` when given). */
   *features(columns: ColumnMask | null = null): Generator<StagedPolygon> {
+    for (const { buf, at, index, offset, bytes } of this.featureTables()) yield this.decode(buf, at, index, offset, bytes, columns);
+  }
+
+  /**
+   * Every feature's box and properties in file order, its rings left undecoded: a pass that needs no coordinates
+   * (the overlap check ranking millions of polygons) makes no array per ring.
+   */
+  *featureBoxes(columns: ColumnMask | null = null): Generator<FeatureBox> {
+    for (const { buf, at, index, offset, bytes } of this.featureTables()) {
+      const table = indirect(buf, at);
+      const { xyStart, points, endsField } = this.coordinates(buf, table, index);
+      let lastEnd = points;
+      if (endsField) {
+        const ends = vector(buf, endsField);
+        lastEnd = ends.length > 0 ? buf.readUInt32LE(ends.start + 4 * (ends.length - 1)) : 0;
+      }
+      let minX = Infinity;
+      let minY = Infinity;
+      let maxX = -Infinity;
+      let maxY = -Infinity;
+      for (let p = xyStart, end = xyStart + 16 * lastEnd; p < end; p += 16) {
+        const x = buf.readDoubleLE(p);
+        const y = buf.readDoubleLE(p + 8);
+        if (x < minX) minX = x;
+        if (x > maxX) maxX = x;
+        if (y < minY) minY = y;
+        if (y > maxY) maxY = y;
+      }
+      yield { index, offset, bytes, box: { minX, minY, maxX, maxY }, properties: this.properties(buf, table, columns) };
+    }
+  }
+
+  /** Each size-prefixed feature table in file order: the bytes holding it, where it starts in them, and where in the file. */
+  private *featureTables(): Generator<{ buf: Buffer; at: number; index: number; offset: number; bytes: number }> {
     let position = this.dataStart;
     let index = 0;
     while (position < this.fileSize) {
@@ -208,7 +246,7 @@ export class FlatGeobufReader {
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
         if (at + 4 + size > chunk.length) break;
-        yield this.decode(chunk, at + 4, index++, position - this.dataStart + at, 4 + size, columns);
+        yield { buf: chunk, at: at + 4, index: index++, offset: position - this.dataStart + at, bytes: 4 + size };
         at += 4 + size;
       }
       position += at;
@@ -303,9 +341,8 @@ export class FlatGeobufReader {
     return this.data ? this.data.subarray(position, position + length) : readAt(this.fd, position, length);
   }
 
-  /** One feature table (after its size prefix) at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number, columns: ColumnMask | null): StagedPolygon {
-    const table = indirect(buf, at);
+  /** A feature table's coordinates: where its xy vector starts, its points, and its ring ends' field (0: one ring). */
+  private coordinates(buf: Buffer, table: number, index: number): { xyStart: number; points: number; endsField: number } {
     const geometryField = field(buf, table, 0);
     if (geometryField === 0) throw new Error(`${this.file}: feature ${index} has no geometry`);
     const geometry = indirect(buf, geometryField);
@@ -313,18 +350,24 @@ export class FlatGeobufReader {
     if ((typeField && buf[typeField] !== GEOMETRY_POLYGON) || field(buf, geometry, 7)) throw new Error(`${this.file}: feature ${index} is not a polygon`);
     const xyField = field(buf, geometry, 1);
     const xy = xyField ? vector(buf, xyField) : { start: 0, length: 0 };
-    const endsField = field(buf, geometry, 0);
+    return { xyStart: xy.start, points: xy.length / 2, endsField: field(buf, geometry, 0) };
+  }
+
+  /** One feature table (after its size prefix) at `at` in `buf`. */
+  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number, columns: ColumnMask | null): StagedPolygon {
+    const table = indirect(buf, at);
+    const { xyStart, points, endsField } = this.coordinates(buf, table, index);
     const ends: number[] = [];
     if (endsField) {
       const v = vector(buf, endsField);
       for (let i = 0; i < v.length; i++) ends.push(buf.readUInt32LE(v.start + 4 * i));
-    } else if (xy.length > 0) ends.push(xy.length / 2);
+    } else if (points > 0) ends.push(points);
     const rings: Float64Array[] = [];
     const box = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
     let previous = 0;
     for (const end of ends) {
       const ring = new Float64Array(2 * (end - previous));
-      buf.copy(Buffer.from(ring.buffer), 0, xy.start + 16 * previous, xy.start + 16 * end);
+      buf.copy(Buffer.from(ring.buffer), 0, xyStart + 16 * previous, xyStart + 16 * end);
       for (let i = 0; i < ring.length; i += 2) {
         const x = ring[i]!;
         const y = ring[i + 1]!;

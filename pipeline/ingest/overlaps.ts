@@ -83,7 +83,7 @@ function readCopied(reader: FlatGeobufReader): Copied {
     categories: new Int32Array(count),
     areas: new Float64Array(count),
   };
-  for (const polygon of reader.features(reader.columnMask(['category', 'area_m2']))) {
+  for (const polygon of reader.featureBoxes(reader.columnMask(['category', 'area_m2']))) {
     const i = polygon.index;
     inFile.boxes[4 * i] = polygon.box.minX;
     inFile.boxes[4 * i + 1] = polygon.box.minY;
@@ -250,7 +250,7 @@ function writeParts(reader: FlatGeobufReader, cuts: Map<number, Cut>, partsFile:
   }
   if (ranks.length === 0) return { reader: null, byRank };
   const parts = FlatGeobufReader.open(partsFile);
-  for (const polygon of parts.features(parts.columnMask(['area_m2']))) {
+  for (const polygon of parts.featureBoxes(parts.columnMask(['area_m2']))) {
     byRank.get(ranks[polygon.index]!)!.push({ box: polygon.box, offset: polygon.offset, bytes: polygon.bytes, area: polygon.properties[areaField] as number });
   }
   return { reader: parts, byRank };
