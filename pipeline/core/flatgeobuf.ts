@@ -14,7 +14,7 @@
  *
  * @example
  *   const file = FlatGeobufReader.open('stage/vintage-2019.fgb');
- *   for (const f of file.features()) f.rings; // sequential, file order
+ *   for (const f of file.featureBoxes()) f.box; // sequential, file order, rings left undecoded
  *   file.read(file.search(box)); // the polygons whose box meets `box`, in file order
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -198,11 +198,6 @@ export class FlatGeobufReader {
     const mask = new Uint8Array(this.columns.length);
     for (const name of names) mask[this.columnIndex(name)] = 1;
     return mask;
-  }
-
-  /** Every polygon in file order (its properties restricted to `columns` when given). */
-  *features(columns: ColumnMask | null = null): Generator<StagedPolygon> {
-    for (const { buf, at, index, offset, bytes } of this.featureTables()) yield this.decode(buf, at, index, offset, bytes, columns);
   }
 
   /**
