@@ -205,32 +205,6 @@ export class FlatGeobufReader {
    * (the overlap check ranking millions of polygons) makes no array per ring.
    */
   *featureBoxes(columns: ColumnMask | null = null): Generator<FeatureBox> {
-    for (const { buf, at, index, offset, bytes } of this.featureTables()) {
-      const table = indirect(buf, at);
-      const { xyStart, points, endsField } = this.coordinates(buf, table, index);
-      let lastEnd = points;
-      if (endsField) {
-        const ends = vector(buf, endsField);
-        lastEnd = ends.length > 0 ? buf.readUInt32LE(ends.start + 4 * (ends.length - 1)) : 0;
-      }
-      let minX = Infinity;
-      let minY = Infinity;
-      let maxX = -Infinity;
-      let maxY = -Infinity;
-      for (let p = xyStart, end = xyStart + 16 * lastEnd; p < end; p += 16) {
-        const x = buf.readDoubleLE(p);
-        const y = buf.readDoubleLE(p + 8);
-        if (x < minX) minX = x;
-        if (x > maxX) maxX = x;
-        if (y < minY) minY = y;
-        if (y > maxY) maxY = y;
-      }
-      yield { index, offset, bytes, box: { minX, minY, maxX, maxY }, properties: this.properties(buf, table, columns) };
-    }
-  }
-
-  /** Each size-prefixed feature table in file order: the bytes holding it, where it starts in them, and where in the file. */
-  private *featureTables(): Generator<{ buf: Buffer; at: number; index: number; offset: number; bytes: number }> {
     let position = this.dataStart;
     let index = 0;
     while (position < this.fileSize) {
@@ -241,7 +215,27 @@ export class FlatGeobufReader {
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
         if (at + 4 + size > chunk.length) break;
-        yield { buf: chunk, at: at + 4, index: index++, offset: position - this.dataStart + at, bytes: 4 + size };
+        const table = indirect(chunk, at + 4);
+        const { xyStart, points, endsField } = this.coordinates(chunk, table, index);
+        let lastEnd = points;
+        if (endsField) {
+          const ends = vector(chunk, endsField);
+          lastEnd = ends.length > 0 ? chunk.readUInt32LE(ends.start + 4 * (ends.length - 1)) : 0;
+        }
+        let minX = Infinity;
+        let minY = Infinity;
+        let maxX = -Infinity;
+        let maxY = -Infinity;
+        for (let p = xyStart, end = xyStart + 16 * lastEnd; p < end; p += 16) {
+          const x = chunk.readDoubleLE(p);
+          const y = chunk.readDoubleLE(p + 8);
+          if (x < minX) minX = x;
+          if (x > maxX) maxX = x;
+          if (y < minY) minY = y;
+          if (y > maxY) maxY = y;
+        }
+        const box = { minX, minY, maxX, maxY };
+        yield { index: index++, offset: position - this.dataStart + at, bytes: 4 + size, box, properties: this.properties(chunk, table, columns) };
         at += 4 + size;
       }
       position += at;
@@ -358,6 +352,8 @@ export class FlatGeobufReader {
       for (let i = 0; i < v.length; i++) ends.push(buf.readUInt32LE(v.start + 4 * i));
     } else if (points > 0) ends.push(points);
     const rings: Float64Array[] = [];
+    // The box from the copied rings, not from the bytes as `featureBoxes` takes it: typed-array reads, the overlay's
+    // whole `read` about 8 % faster than with the bytes read in place (measured).
     const box = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
     let previous = 0;
     for (const end of ends) {
