@@ -1,6 +1,6 @@
 /**
  * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
- * are computed here once (from WKB, in JS) and stored beside the geometry, sorted by a coarse grid
+ * are computed once (from WKB, in JS; the pieces' by box-worker.ts) and stored beside the geometry, sorted by a coarse grid
  * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
  * row also carries the number of its list of classes (one class per vintage, table `class_set`), and
  * each territory its headline indicators (from `v_territory_summary`: last-vintage artificialised
@@ -8,17 +8,21 @@
  * scratch DB read-only.
  *
  * @example
- * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14 });
+ * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14, jobs: 2 });
  */
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { appendRows, type Cell, openDuckDB } from '../core/duckdb.js';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { type BBox, wkbBBox } from '../core/wkb.js';
+import { runInWorkers } from '../core/worker-pool.js';
 import { Lambert93, tileRange } from './geo.js';
+import { indexPieceRange, type PieceRange, type PieceRangeIndex } from './box-worker.js';
 import { buildLegend, type LegendEntry } from './legend.js';
-import { sqlString } from '../core/sql.js';
+import { sqlList, sqlString } from '../core/sql.js';
 
 /** Zoom range in which each territory level is drawn (clipped to the archive's own range). */
 export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
@@ -32,6 +36,8 @@ export const TERRITORY_ZOOMS: Record<string, [number, number]> = {
 const REQUIRED_TABLES = ['piece', 'piece_class', 'territory', 'v_territory_summary'];
 // Grid cell (metres) of the sort key: small enough for pruning, large enough to keep neighbours together.
 const SORT_CELL_M = 10_000;
+/** Most piece ids per task of the pass over the pieces: a few seconds each, so that progress moves and the workers end together. */
+const PIECES_PER_RANGE = 500_000;
 
 export interface TileIndexInput {
   db: string;
@@ -39,6 +45,8 @@ export interface TileIndexInput {
   minzoom: number;
   maxzoom: number;
   partitionZoom: number;
+  /** Worker processes for the pass over the pieces. */
+  jobs: number;
   logger?: Logger;
 }
 
@@ -95,6 +103,25 @@ async function collectClasses(conn: DuckDBConnection, vintages: number[]): Promi
   for (const table of ['class_kind', 'piece_kinds', 'set_kinds']) await conn.run(`DROP TABLE ${table}`);
 }
 
+/**
+ * The pass over the pieces cut into ranges of piece ids, at least one per job (so that the parallel path is the one
+ * every multi-job run takes, small ones too), each with its box file beside the index.
+ */
+async function pieceRanges(conn: DuckDBConnection, input: TileIndexInput): Promise<PieceRange[]> {
+  const [first, last] = (await conn.runAndReadAll(`SELECT min(piece_id)::DOUBLE, max(piece_id)::DOUBLE FROM src.piece`)).getRows()[0] as [number | null, number | null];
+  const [from, to] = first === null || last === null ? [1, 0] : [first, last];
+  const ids = to - from + 1;
+  const count = Math.max(1, Math.ceil(ids / PIECES_PER_RANGE), Math.min(input.jobs, ids));
+  const size = Math.ceil(ids / count);
+  return Array.from({ length: count }, (_, k) => ({
+    db: input.db,
+    fromId: from + k * size,
+    toId: Math.min(to, from + (k + 1) * size - 1),
+    boxFile: path.join(path.dirname(input.indexPath), `piece-boxes-${k}.parquet`),
+    partitionZoom: input.partitionZoom,
+  }));
+}
+
 /** Visible zoom range of a territory level inside [minzoom, maxzoom], or null when it falls outside. */
 export function levelZooms(level: string, minzoom: number, maxzoom: number): [number, number] | null {
   const [lo, hi] = TERRITORY_ZOOMS[level] ?? [minzoom, maxzoom];
@@ -141,65 +168,44 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
       }
       extendBounds(lonLat);
     };
-    // Pieces show at every zoom: their tiles at the partition zoom are gathered, and the partitions below are
-    // these tiles' ancestors. Exact: the tile maths scale by powers of two, so a tile range at a lower zoom is the
-    // range at the partition zoom shifted right.
-    const pieceTiles = new Set<number>();
-    const tilesPerRow = 2 ** input.partitionZoom;
-    const addPieces = (lonLat: Float64Array): void => {
-      for (let i = 0; i < lonLat.length; i += 4) {
-        const box = [lonLat[i]!, lonLat[i + 1]!, lonLat[i + 2]!, lonLat[i + 3]!] as BBox;
-        const r = tileRange(box, input.partitionZoom);
-        for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) pieceTiles.add(x * tilesPerRow + y);
-        extendBounds(box);
-      }
-    };
-
-    // Pieces: bbox per row through the appender, then one sorted copy joined with the classes.
-    await conn.run(`CREATE TABLE piece_bbox (piece_id BIGINT, minx DOUBLE, miny DOUBLE, maxx DOUBLE, maxy DOUBLE)`);
-    // The appender gets its own connection: its periodic flushes would end a stream pending on the same one
-    // (which silently stopped reading after 204,800 pieces).
-    const appendConn = await instance.connect();
-    const appender = await appendConn.createAppender('piece_bbox');
+    // Pieces show at every zoom: their tiles at the partition zoom are gathered (box-worker.ts, ranges of piece ids
+    // in parallel), and the partitions below are these tiles' ancestors. Exact: the tile maths scale by powers of
+    // two, so a tile range at a lower zoom is the range at the partition zoom shifted right.
+    const ranges = await pieceRanges(conn, input);
     const progress = logger.progress('tiles: indexing pieces', 'pieces');
-    const result = await conn.stream(`SELECT piece_id, ST_AsWKB(geom) AS wkb FROM src.piece`);
+    const indexed =
+      ranges.length === 1
+        ? [await indexPieceRange(ranges[0]!).then((result) => (progress.tick(result.pieces), result))]
+        : await runInWorkers<never, PieceRange, PieceRangeIndex>({
+            module: import.meta.url,
+            basename: 'box-worker',
+            jobs: input.jobs,
+            tasks: ranges,
+            stage: 'tiles',
+            shard: (range) => `pieces ${range.fromId}–${range.toId}`,
+            onResult: (result) => progress.tick(result.pieces),
+          });
     let pieces = 0;
-    for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-      const ids = chunk.getColumnValues(0) as bigint[];
-      const wkbs = chunk.getColumnValues(1) as Array<{ bytes: Uint8Array } | null>;
-      const boxes: number[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        const wkb = wkbs[i];
-        if (!wkb) continue;
-        const box = wkbBBox(wkb.bytes);
-        if (!Number.isFinite(box[0])) continue;
-        appender.appendBigInt(ids[i]!);
-        for (const v of box) appender.appendDouble(v);
-        appender.endRow();
-        boxes.push(...box);
-      }
-      // Pieces are small: corners are enough, the partition query box has its own margin.
-      if (boxes.length > 0) addPieces(lambert.cornersToLonLat(Float64Array.from(boxes)));
-      pieces += ids.length;
-      progress.tick(ids.length);
-    }
-    appender.closeSync();
-    appendConn.closeSync();
-    for (const tile of pieceTiles) {
-      const [x, y] = [Math.floor(tile / tilesPerRow), tile % tilesPerRow];
-      for (let z = input.minzoom; z <= input.partitionZoom; z++) {
-        const shift = 2 ** (input.partitionZoom - z);
-        partitionKeys.add(`${z}/${Math.floor(x / shift)}/${Math.floor(y / shift)}`);
+    const tilesPerRow = 2 ** input.partitionZoom;
+    for (const range of indexed) {
+      pieces += range.pieces;
+      if (Number.isFinite(range.bounds[0])) extendBounds(range.bounds);
+      for (const tile of range.tiles) {
+        const [x, y] = [Math.floor(tile / tilesPerRow), tile % tilesPerRow];
+        for (let z = input.minzoom; z <= input.partitionZoom; z++) {
+          const shift = 2 ** (input.partitionZoom - z);
+          partitionKeys.add(`${z}/${Math.floor(x / shift)}/${Math.floor(y / shift)}`);
+        }
       }
     }
     await collectClasses(conn, vintages);
     await conn.run(`
       CREATE TABLE feat AS
       SELECT p.piece_id, p.area_m2::DOUBLE AS area_m2, b.minx, b.miny, b.maxx, b.maxy, ST_AsWKB(p.geom) AS wkb, s.class_set
-      FROM src.piece p JOIN piece_bbox b USING (piece_id) JOIN piece_set s USING (piece_id)
+      FROM src.piece p JOIN read_parquet(${sqlList(ranges.map((range) => range.boxFile))}) b USING (piece_id) JOIN piece_set s USING (piece_id)
       ORDER BY floor((b.miny + b.maxy) / ${2 * SORT_CELL_M}), floor((b.minx + b.maxx) / ${2 * SORT_CELL_M}), p.piece_id`);
-    await conn.run(`DROP TABLE piece_bbox`);
     await conn.run(`DROP TABLE piece_set`);
+    for (const range of ranges) await rm(range.boxFile);
 
     // Territories with their headline indicators, as the indicators stage summarises them.
     const territoryRows = (
