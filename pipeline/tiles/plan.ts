@@ -1,22 +1,22 @@
 /**
  * Prepares a scratch DuckDB for tiling: the output DB has no spatial extension, so bounding boxes
- * are computed once (from WKB, in JS; the pieces' by box-worker.ts) and stored beside the geometry, sorted by a coarse grid
- * key so that DuckDB's row-group min/max pruning makes per-partition bbox queries cheap. Each piece
- * row also carries the number of its list of classes (one class per vintage, table `class_set`), and
- * each territory its headline indicators (from `v_territory_summary`: last-vintage artificialised
- * share, first → last net artificialisation and ENAF), so a partition is one query. Workers open the
- * scratch DB read-only.
+ * are computed once (from WKB, in JS; the pieces' in worker processes, box-worker.ts) and stored
+ * beside the geometry, sorted by a coarse grid key so that DuckDB's row-group min/max pruning makes
+ * per-partition bbox queries cheap. Each piece row also carries the number of its list of classes
+ * (one class per vintage, table `class_set`), and each territory its headline indicators (from
+ * `v_territory_summary`: last-vintage artificialised share, first → last net artificialisation and
+ * ENAF), so a partition is one query. Workers open the scratch DB read-only.
  *
  * @example
  * const plan = await prepareTileIndex({ db: 'OUT/ocs.duckdb', indexPath: '/tmp/x/index.duckdb', partitionZoom: 12, minzoom: 6, maxzoom: 14, jobs: 2 });
  */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { appendRows, type Cell, openDuckDB } from '../core/duckdb.js';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { type BBox, wkbBBox } from '../core/wkb.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import { Lambert93, tileRange } from './geo.js';
@@ -189,7 +189,7 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     const tilesPerRow = 2 ** input.partitionZoom;
     for (const range of indexed) {
       pieces += range.pieces;
-      if (Number.isFinite(range.bounds[0])) extendBounds(range.bounds);
+      extendBounds(range.bounds);
       for (const tile of range.tiles) {
         const [x, y] = [Math.floor(tile / tilesPerRow), tile % tilesPerRow];
         for (let z = input.minzoom; z <= input.partitionZoom; z++) {
