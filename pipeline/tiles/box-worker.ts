@@ -27,7 +27,7 @@ export interface PieceRange {
 export interface PieceRangeIndex {
   /** Rows of the range, with or without a geometry. */
   pieces: number;
-  /** Partition-zoom tiles met by the pieces' lon/lat boxes, as `x * 2^z + y`, ascending. */
+  /** Partition-zoom tiles met by the pieces' lon/lat boxes, as `x * 2^z + y`. */
   tiles: number[];
   /** Lon/lat bounds of the pieces' boxes (infinite when none has a geometry). */
   bounds: BBox;
@@ -78,7 +78,7 @@ export async function indexPieceRange(range: PieceRange): Promise<PieceRangeInde
     }
     appender.closeSync();
     await conn.run(`COPY piece_bbox TO ${sqlString(range.boxFile)} (FORMAT parquet)`);
-    return { pieces, tiles: [...tiles].sort((a, b) => a - b), bounds };
+    return { pieces, tiles: [...tiles], bounds };
   } finally {
     appendConn.closeSync();
     conn.closeSync();

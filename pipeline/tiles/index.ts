@@ -113,9 +113,10 @@ export async function buildTiles(input: BuildTilesInput): Promise<BuildTilesSumm
       try {
         const indexPath = path.join(workDir, 'index.duckdb');
         const partitionZoom = Math.min(Math.max(PARTITION_ZOOM, minzoom), maxzoom);
-        logger.info(`tiles: z${minzoom}–${maxzoom}, partitions at z${partitionZoom} (one tile each below), ${input.jobs ?? 2} worker(s)`);
-        const plan = await prepareTileIndex({ db, indexPath, minzoom, maxzoom, partitionZoom, jobs: input.jobs ?? 2, logger });
-        const results = await runPartitions(plan.partitions, input.jobs ?? 2, { indexPath, minzoom, maxzoom, budgetBytes }, workDir, logger);
+        const jobs = input.jobs ?? 2;
+        logger.info(`tiles: z${minzoom}–${maxzoom}, partitions at z${partitionZoom} (one tile each below), ${jobs} worker(s)`);
+        const plan = await prepareTileIndex({ db, indexPath, minzoom, maxzoom, partitionZoom, jobs, logger });
+        const results = await runPartitions(plan.partitions, jobs, { indexPath, minzoom, maxzoom, budgetBytes }, workDir, logger);
 
         const tiles: Array<TileRef & { z: number }> = results.flatMap((r) => r.tiles);
         const dropped: DropCounts = {};
