@@ -158,15 +158,19 @@ function watchShards(
     const poll = async (): Promise<void> => {
       for (const task of tasks) {
         if (reported.has(task.id)) continue;
+        const gone = (): void =>
+          reject(new UserError(`shard job ${jobId(task)} is gone from Redis at ${url} (restarted without persistence?)`, { remedy: 'run again: the shards already done are in the cache and are reused' }));
+        const state = await queue.getJobState(jobId(task));
+        if (state === 'unknown') return gone();
+        if (state !== 'completed' && state !== 'failed') continue;
+        // Read once its state is final: a job read before its state can be an attempt older than that state (a user
+        // error then came out as an internal one, without the worker's error, and a result as null).
         const job = await Job.fromId<ShardJobData, ShardJobResult>(queue, jobId(task));
-        if (!job) {
-          return reject(new UserError(`shard job ${jobId(task)} is gone from Redis at ${url} (restarted without persistence?)`, { remedy: 'run again: the shards already done are in the cache and are reused' }));
-        }
-        const state = await job.getState();
+        if (!job) return gone();
         if (state === 'completed') {
           reported.add(task.id);
           onDone(task, job.returnvalue);
-        } else if (state === 'failed') {
+        } else {
           return reject(shardFailure(task, job));
         }
       }
