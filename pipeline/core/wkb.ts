@@ -8,6 +8,14 @@
 
 export type BBox = [number, number, number, number];
 
+/** Grows `target` in place to enclose `box` (an infinite box, empty, leaves it as it is). */
+export function extendBox(target: BBox, box: BBox): void {
+  target[0] = Math.min(target[0], box[0]);
+  target[1] = Math.min(target[1], box[1]);
+  target[2] = Math.max(target[2], box[2]);
+  target[3] = Math.max(target[3], box[3]);
+}
+
 /** A cursor over WKB bytes. Each geometry header sets the byte order and point size of what follows it. */
 class WkbCursor {
   private readonly view: DataView;

@@ -11,7 +11,7 @@
 import { serveTasks } from '../core/worker-pool.js';
 import { openDuckDB } from '../core/duckdb.js';
 import { sqlString } from '../core/sql.js';
-import { type BBox, wkbBBox } from '../core/wkb.js';
+import { type BBox, extendBox, wkbBBox } from '../core/wkb.js';
 import { Lambert93, tileRange } from './geo.js';
 
 export interface PieceRange {
@@ -69,10 +69,7 @@ export async function indexPieceRange(range: PieceRange): Promise<PieceRangeInde
         const box = [lonLat[i]!, lonLat[i + 1]!, lonLat[i + 2]!, lonLat[i + 3]!] as BBox;
         const r = tileRange(box, range.partitionZoom);
         for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) tiles.add(x * tilesPerRow + y);
-        bounds[0] = Math.min(bounds[0], box[0]);
-        bounds[1] = Math.min(bounds[1], box[1]);
-        bounds[2] = Math.max(bounds[2], box[2]);
-        bounds[3] = Math.max(bounds[3], box[3]);
+        extendBox(bounds, box);
       }
       pieces += ids.length;
     }

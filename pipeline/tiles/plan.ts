@@ -17,7 +17,7 @@ import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { appendRows, type Cell, openDuckDB } from '../core/duckdb.js';
-import { type BBox, wkbBBox } from '../core/wkb.js';
+import { type BBox, extendBox, wkbBBox } from '../core/wkb.js';
 import { runInWorkers } from '../core/worker-pool.js';
 import { Lambert93, tileRange } from './geo.js';
 import { indexPieceRange, type PieceRange, type PieceRangeIndex } from './box-worker.js';
@@ -155,18 +155,12 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     const lambert = new Lambert93();
     const partitionKeys = new Set<string>();
     const bounds: BBox = [Infinity, Infinity, -Infinity, -Infinity];
-    const extendBounds = (lonLat: BBox): void => {
-      bounds[0] = Math.min(bounds[0], lonLat[0]);
-      bounds[1] = Math.min(bounds[1], lonLat[1]);
-      bounds[2] = Math.max(bounds[2], lonLat[2]);
-      bounds[3] = Math.max(bounds[3], lonLat[3]);
-    };
     const addPartitions = (lonLat: BBox, zooms: [number, number]): void => {
       for (let z = zooms[0]; z <= Math.min(zooms[1], input.partitionZoom); z++) {
         const r = tileRange(lonLat, z);
         for (let x = r.minX; x <= r.maxX; x++) for (let y = r.minY; y <= r.maxY; y++) partitionKeys.add(`${z}/${x}/${y}`);
       }
-      extendBounds(lonLat);
+      extendBox(bounds, lonLat);
     };
     // Pieces show at every zoom: their tiles at the partition zoom are gathered (box-worker.ts, ranges of piece ids
     // in parallel), and the partitions below are these tiles' ancestors. Exact: the tile maths scale by powers of
@@ -189,7 +183,7 @@ export async function prepareTileIndex(input: TileIndexInput): Promise<TilePlan>
     const tilesPerRow = 2 ** input.partitionZoom;
     for (const range of indexed) {
       pieces += range.pieces;
-      extendBounds(range.bounds);
+      extendBox(bounds, range.bounds);
       for (const tile of range.tiles) {
         const [x, y] = [Math.floor(tile / tilesPerRow), tile % tilesPerRow];
         for (let z = input.minzoom; z <= input.partitionZoom; z++) {
