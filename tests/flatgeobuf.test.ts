@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { FlatGeobufReader, polygonWkb, type Box, type ColumnMask, type StagedPolygon } from '../pipeline/core/flatgeobuf.js';
 import { FeatureList, hilbertOrder, writeSortedFlatGeobuf } from '../pipeline/core/flatgeobuf-writer.js';
+import { FeatureEncoder, UnsortedFlatGeobufWriter, type ScalarType } from '../pipeline/core/flatgeobuf-encoder.js';
 import { tempDir } from './ingest-helpers.js';
 
 const dir = tempDir('ocs-zan-fgb-');
@@ -219,5 +220,90 @@ describe('writeSortedFlatGeobuf (the staged file sorted and indexed without GDAL
     const far = [X + 900, Y + 10, X + 901, Y + 11];
     const extent = { minX: X, minY: Y, maxX: X + 1000, maxY: Y + 1000 };
     expect([...hilbertOrder(Float64Array.from([...box, ...far, ...box, ...box]), 4, extent)]).toEqual([1, 0, 2, 3]);
+  });
+});
+
+describe('FeatureEncoder and UnsortedFlatGeobufWriter (the copy written without a GDAL feature per polygon)', () => {
+  const fields: Record<string, ScalarType> = { src_id: 'string', category: 'integer', destination: 'string', area_m2: 'real' };
+  const polygons = Array.from({ length: 40 }, (_, n) => {
+    const [x, y] = [(n % 7) * 40, Math.floor(n / 7) * 40];
+    // No hole, one, two: GDAL writes the ring ends only with holes.
+    const holes = [ring(x + 5, y + 5, 3), ring(x + 12, y + 12, 4)].slice(0, n % 3);
+    return { wkt: `POLYGON(${[ring(x, y, 20 + (n % 5)), ...holes].join(',')})`, values: [`OCS${'é'.repeat(n % 4)}${n}`, n % 11, n % 2 ? 'habitat' : '', n * 1.5 + 0.125] };
+  });
+
+  it('writes the bytes GDAL writes for the same layer without index', () => {
+    const byGdal = path.join(dir, 'copy-gdal.fgb');
+    const dataset = gdal.drivers.get('FlatGeobuf').create(byGdal);
+    const layer = dataset.layers.create('vintage-2019', gdal.SpatialReference.fromEPSG(2154), gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
+    const types = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal };
+    for (const [name, type] of Object.entries(fields)) layer.fields.add(new gdal.FieldDefn(name, types[type]));
+    const feature = new gdal.Feature(layer);
+    for (const { wkt, values } of polygons) {
+      feature.fields.set(values);
+      feature.setGeometry(gdal.Geometry.fromWKT(wkt));
+      layer.features.add(feature);
+    }
+    dataset.close();
+
+    const byEncoder = path.join(dir, 'copy-encoder.fgb');
+    const writer = new UnsortedFlatGeobufWriter(byEncoder, 'vintage-2019', gdal.SpatialReference.fromEPSG(2154), fields);
+    const encoder = new FeatureEncoder(Object.values(fields));
+    for (const { wkt, values } of polygons) {
+      const geometry = gdal.Geometry.fromWKT(wkt) as gdal.Polygon;
+      const rings = geometry.rings.map((r) => Float64Array.from(r.points.toArray().flatMap((point) => [point.x, point.y])));
+      const { minX, minY, maxX, maxY } = geometry.getEnvelope();
+      writer.add(encoder.encode(values, rings), { minX, minY, maxX, maxY });
+    }
+    writer.close();
+    expect(readFileSync(byEncoder).equals(readFileSync(byGdal))).toBe(true);
+  });
+});
+
+describe('FlatGeobufReader.sourceFeatures (a source layer translated by GDAL)', () => {
+  it("gives GDAL's polygons for Polygon and MultiPolygon features, null for anything else, and finds non-finite coordinates", () => {
+    const file = path.join(dir, 'source.fgb');
+    const wkts = [
+      `POLYGON(${ring(0, 0, 10)},${ring(2, 2, 3)})`,
+      `MULTIPOLYGON((${ring(20, 0, 5)}),(${ring(40, 0, 5)},${ring(41, 1, 1)}))`,
+      'POINT (1050000 6840000)',
+      // (GDAL's driver drops features without geometry, or with an empty one: the copy counts the features it translates.)
+      'NaN',
+    ];
+    /** A triangle with a NaN coordinate (WKT cannot say it). */
+    const withNaN = (): gdal.Polygon => {
+      const shell = new gdal.LinearRing();
+      for (const [x, y] of [[X, Y], [X + 10, Y], [NaN, Y + 10], [X, Y]] as const) shell.points.add(x, y);
+      const polygon = new gdal.Polygon();
+      polygon.rings.add(shell);
+      return polygon;
+    };
+    const dataset = gdal.drivers.get('FlatGeobuf').create(file);
+    const layer = dataset.layers.create('source', gdal.SpatialReference.fromEPSG(2154), gdal.wkbUnknown, ['SPATIAL_INDEX=NO']);
+    layer.fields.add(new gdal.FieldDefn('code', gdal.OFTString));
+    for (const [n, wkt] of wkts.entries()) {
+      const feature = new gdal.Feature(layer);
+      feature.fields.set('code', `C${n}`);
+      feature.setGeometry(wkt === 'NaN' ? withNaN() : gdal.Geometry.fromWKT(wkt));
+      layer.features.add(feature);
+    }
+    dataset.close();
+    const reader = FlatGeobufReader.open(file, { anyGeometry: true });
+    try {
+      const features = [...reader.sourceFeatures()];
+      expect(features.map((f) => f.properties[0])).toEqual(['C0', 'C1', 'C2', 'C3']);
+      const asWkb = (polygons: Float64Array[][] | null): Buffer[] | null => polygons && polygons.map((rings) => polygonWkb(rings));
+      const expected = (wkt: string): Buffer[] => {
+        const geometry = gdal.Geometry.fromWKT(wkt);
+        const parts = geometry instanceof gdal.MultiPolygon ? geometry.children.map((part) => part) : [geometry];
+        return parts.map((part) => part.toWKB(gdal.wkbNDR));
+      };
+      expect(asWkb(features[0]!.polygons)).toEqual(expected(wkts[0]!));
+      expect(asWkb(features[1]!.polygons)).toEqual(expected(wkts[1]!));
+      expect(features[2]!.polygons).toBeNull();
+      expect(reader.nonFinitePositions()).toEqual([3]);
+    } finally {
+      reader.close();
+    }
   });
 });

@@ -48,7 +48,9 @@ export interface StagedPolygon extends FeatureBox {
 
 const MAGIC = [0x66, 0x67, 0x62, 0x03];
 const NODE_BYTES = 40;
+const GEOMETRY_UNKNOWN = 0;
 const GEOMETRY_POLYGON = 3;
+const GEOMETRY_MULTIPOLYGON = 6;
 /** Sequential reads take this many bytes at a time. */
 const CHUNK_BYTES = 8 << 20;
 /** Largest file `open` reads whole when asked to (`inMemory`). */
@@ -59,7 +61,7 @@ const GAP_BYTES = 64 << 10;
 /** Which columns to decode, by position: 1 to decode. */
 export type ColumnMask = Uint8Array;
 
-enum ColumnType {
+export enum ColumnType {
   Byte = 0,
   UByte,
   Bool,
@@ -119,6 +121,8 @@ export class FlatGeobufReader {
     /** The layer's extent as the header records it (GDAL's `getExtent`). */
     readonly extent: Box,
     readonly columns: ReadonlyArray<{ name: string; type: ColumnType }>,
+    /** The layer's geometry type (0: each feature gives its own). */
+    private readonly geometryType: number,
     private readonly nodeSize: number,
     /** [first, end) node of each index level, leaves first. */
     private readonly levels: Array<[number, number]>,
@@ -131,6 +135,11 @@ export class FlatGeobufReader {
     private readonly header: Buffer,
   ) {}
 
+  /** The file's first eight bytes (GDAL 3.6 writes patch version 1 in the last). */
+  get magic(): Buffer {
+    return readAt(this.fd, 0, 8);
+  }
+
   /** Whether the file carries a spatial index (GDAL's SPATIAL_INDEX=YES); `search` needs one. */
   get indexed(): boolean {
     return this.levels.length > 0;
@@ -139,9 +148,10 @@ export class FlatGeobufReader {
   /**
    * `inMemory`: the file is read whole at once (up to IN_MEMORY_MAX_BYTES, beyond which it is read as needed). A pass
    * that visits every feature in another order than the file's (the overlap check, the sorted copy) otherwise makes a
-   * system call per feature or run of features.
+   * system call per feature or run of features. `anyGeometry`: a layer of another geometry type than Polygon, read
+   * with `sourceFeatures` only.
    */
-  static open(file: string, options: { inMemory?: boolean } = {}): FlatGeobufReader {
+  static open(file: string, options: { inMemory?: boolean; anyGeometry?: boolean } = {}): FlatGeobufReader {
     const fd = openSync(file, 'r');
     try {
       const fileSize = fstatSync(fd).size;
@@ -152,7 +162,8 @@ export class FlatGeobufReader {
       const header = readAt(fd, 12, headerSize);
       const root = indirect(header, 0);
       const at = (id: number): number => field(header, root, id);
-      if (at(2) && header[at(2)] !== GEOMETRY_POLYGON) throw new Error(`${file}: staged layers hold polygons, found geometry type ${header[at(2)]}`);
+      const geometryType = at(2) ? header[at(2)]! : GEOMETRY_UNKNOWN;
+      if (geometryType !== GEOMETRY_POLYGON && !options.anyGeometry) throw new Error(`${file}: staged layers hold polygons, found geometry type ${geometryType}`);
       const columns: Array<{ name: string; type: ColumnType }> = [];
       if (at(7)) {
         const { start, length } = vector(header, at(7));
@@ -171,12 +182,12 @@ export class FlatGeobufReader {
       const nodeSize = at(9) ? header.readUInt16LE(at(9)) : 16;
       const indexStart = 12 + headerSize;
       // No index (0): the features follow the header, in the order they were written.
-      if (count === 0 || nodeSize === 0) return new FlatGeobufReader(fd, data, file, count, extent, columns, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize, header);
+      if (count === 0 || nodeSize === 0) return new FlatGeobufReader(fd, data, file, count, extent, columns, geometryType, nodeSize, [], Buffer.alloc(0), indexStart, indexStart, fileSize, header);
       if (nodeSize < 2) throw new Error(`${file}: index node size ${nodeSize}`);
       const levels = levelBounds(count, nodeSize);
       const nodes = levels[0]![1];
       const upper = readAt(fd, indexStart, levels[0]![0] * NODE_BYTES);
-      return new FlatGeobufReader(fd, data, file, count, extent, columns, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize, header);
+      return new FlatGeobufReader(fd, data, file, count, extent, columns, geometryType, nodeSize, levels, upper, indexStart, indexStart + nodes * NODE_BYTES, fileSize, header);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -205,6 +216,65 @@ export class FlatGeobufReader {
    * (the overlap check ranking millions of polygons) makes no array per ring.
    */
   *featureBoxes(columns: ColumnMask | null = null): Generator<FeatureBox> {
+    for (const { chunk, table, index, offset, bytes } of this.tables()) {
+      const { xyStart, points, endsField } = this.coordinates(chunk, table, index);
+      let lastEnd = points;
+      if (endsField) {
+        const ends = vector(chunk, endsField);
+        lastEnd = ends.length > 0 ? chunk.readUInt32LE(ends.start + 4 * (ends.length - 1)) : 0;
+      }
+      let minX = Infinity;
+      let minY = Infinity;
+      let maxX = -Infinity;
+      let maxY = -Infinity;
+      for (let p = xyStart, end = xyStart + 16 * lastEnd; p < end; p += 16) {
+        const x = chunk.readDoubleLE(p);
+        const y = chunk.readDoubleLE(p + 8);
+        if (x < minX) minX = x;
+        if (x > maxX) maxX = x;
+        if (y < minY) minY = y;
+        if (y > maxY) maxY = y;
+      }
+      yield { index, offset, bytes, box: { minX, minY, maxX, maxY }, properties: this.properties(chunk, table, columns) };
+    }
+  }
+
+  /**
+   * Every feature of a file opened with `anyGeometry` (GDAL's translation of a source layer), in file order: its
+   * properties, and its polygons when it holds one Polygon or a MultiPolygon of 2D polygons, each with at least one
+   * ring and every ring's points (null for any other geometry, none or an empty one: the caller reads that feature
+   * through GDAL).
+   */
+  *sourceFeatures(columns: ColumnMask | null = null): Generator<{ index: number; properties: PropertyValue[]; polygons: Float64Array[][] | null }> {
+    for (const { chunk, table, index } of this.tables()) {
+      yield { index, properties: this.properties(chunk, table, columns), polygons: this.polygonsOf(chunk, table) };
+    }
+  }
+
+  /** Positions of the features with a NaN or infinite coordinate (exponent bits all set), without decoding them. */
+  nonFinitePositions(): number[] {
+    const found: number[] = [];
+    const nonFinite = (buf: Buffer, geometry: number): boolean => {
+      const xyField = field(buf, geometry, 1);
+      if (xyField) {
+        const { start, length } = vector(buf, xyField);
+        for (let p = start + 4, end = start + 8 * length; p < end; p += 8) if ((buf.readUInt32LE(p) & 0x7ff00000) === 0x7ff00000) return true;
+      }
+      const partsField = field(buf, geometry, 7);
+      if (!partsField) return false;
+      const parts = vector(buf, partsField);
+      for (let i = 0; i < parts.length; i++) if (nonFinite(buf, indirect(buf, parts.start + 4 * i))) return true;
+      return false;
+    };
+    for (const { chunk, table, index } of this.tables()) {
+      const geometryField = field(chunk, table, 0);
+      if (geometryField && nonFinite(chunk, indirect(chunk, geometryField))) found.push(index);
+    }
+    return found;
+  }
+
+  /** The feature tables in file order, read a chunk at a time (a view of the file when it is in memory). */
+  private *tables(): Generator<{ chunk: Buffer; table: number; index: number; offset: number; bytes: number }> {
     let position = this.dataStart;
     let index = 0;
     while (position < this.fileSize) {
@@ -215,27 +285,7 @@ export class FlatGeobufReader {
       while (at + 4 <= chunk.length) {
         const size = chunk.readUInt32LE(at);
         if (at + 4 + size > chunk.length) break;
-        const table = indirect(chunk, at + 4);
-        const { xyStart, points, endsField } = this.coordinates(chunk, table, index);
-        let lastEnd = points;
-        if (endsField) {
-          const ends = vector(chunk, endsField);
-          lastEnd = ends.length > 0 ? chunk.readUInt32LE(ends.start + 4 * (ends.length - 1)) : 0;
-        }
-        let minX = Infinity;
-        let minY = Infinity;
-        let maxX = -Infinity;
-        let maxY = -Infinity;
-        for (let p = xyStart, end = xyStart + 16 * lastEnd; p < end; p += 16) {
-          const x = chunk.readDoubleLE(p);
-          const y = chunk.readDoubleLE(p + 8);
-          if (x < minX) minX = x;
-          if (x > maxX) maxX = x;
-          if (y < minY) minY = y;
-          if (y > maxY) maxY = y;
-        }
-        const box = { minX, minY, maxX, maxY };
-        yield { index: index++, offset: position - this.dataStart + at, bytes: 4 + size, box, properties: this.properties(chunk, table, columns) };
+        yield { chunk, table: indirect(chunk, at + 4), index: index++, offset: position - this.dataStart + at, bytes: 4 + size };
         at += 4 + size;
       }
       position += at;
@@ -342,6 +392,33 @@ export class FlatGeobufReader {
     return { xyStart: xy.start, points: xy.length / 2, endsField: field(buf, geometry, 0) };
   }
 
+  /** A source feature's polygons (`sourceFeatures`), or null when it is anything but 2D polygons with points. */
+  private polygonsOf(buf: Buffer, table: number): Float64Array[][] | null {
+    const geometryField = field(buf, table, 0);
+    if (geometryField === 0) return null;
+    const geometry = indirect(buf, geometryField);
+    const typeField = field(buf, geometry, 6);
+    const type = typeField ? buf[typeField]! : this.geometryType;
+    const partsField = field(buf, geometry, 7);
+    if (type === GEOMETRY_POLYGON && !partsField) {
+      const rings = ringsOf(buf, geometry);
+      return rings ? [rings] : null;
+    }
+    if (type !== GEOMETRY_MULTIPOLYGON || !partsField) return null;
+    const parts = vector(buf, partsField);
+    if (parts.length === 0) return null;
+    const polygons: Float64Array[][] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const part = indirect(buf, parts.start + 4 * i);
+      const partType = field(buf, part, 6);
+      if ((partType && buf[partType] !== GEOMETRY_POLYGON) || field(buf, part, 7)) return null;
+      const rings = ringsOf(buf, part);
+      if (!rings) return null;
+      polygons.push(rings);
+    }
+    return polygons;
+  }
+
   /** One feature table (after its size prefix) at `at` in `buf`. */
   private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number, columns: ColumnMask | null): StagedPolygon {
     const table = indirect(buf, at);
@@ -392,6 +469,33 @@ export class FlatGeobufReader {
     }
     return values;
   }
+}
+
+/** The rings of a polygon geometry table as interleaved x, y (copies), or null when it has none, or Z or M values. */
+function ringsOf(buf: Buffer, geometry: number): Float64Array[] | null {
+  if (field(buf, geometry, 2) || field(buf, geometry, 3)) return null;
+  const xyField = field(buf, geometry, 1);
+  if (!xyField) return null;
+  const xy = vector(buf, xyField);
+  const points = xy.length / 2;
+  if (points === 0) return null;
+  const endsField = field(buf, geometry, 0);
+  const ends: number[] = [];
+  if (endsField) {
+    const v = vector(buf, endsField);
+    for (let i = 0; i < v.length; i++) ends.push(buf.readUInt32LE(v.start + 4 * i));
+    if (ends.length === 0 || ends[ends.length - 1] !== points) return null;
+  } else ends.push(points);
+  const rings: Float64Array[] = [];
+  let previous = 0;
+  for (const end of ends) {
+    if (end <= previous) return null;
+    const ring = new Float64Array(2 * (end - previous));
+    buf.copy(Buffer.from(ring.buffer), 0, xy.start + 16 * previous, xy.start + 16 * end);
+    rings.push(ring);
+    previous = end;
+  }
+  return rings;
 }
 
 /** The value of a fixed-size column type at `at`. */

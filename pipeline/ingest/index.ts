@@ -15,19 +15,17 @@
 import { rm, statfs, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import gdal from 'gdal-async';
-import { classify, unclassified } from '../../nomenclature/classify.js';
 import { loadNomenclature, loadProfile } from '../../nomenclature/loader.js';
-import type { Nomenclature, Profile } from '../../nomenclature/loader.js';
+import type { Profile } from '../../nomenclature/loader.js';
 import { inStage, UserError } from '../core/errors.js';
-import { silentLogger, type Logger, type Progress } from '../core/log.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { AtomicOutput } from '../core/atomic-output.js';
 import { nearestFolder } from '../core/output-checks.js';
 import { runInWorkers } from '../core/worker-pool.js';
-import { STAGED_FIELDS, type StagedVintage, type StageManifest } from '../core/types.js';
-import { datasetFiles, filesSha256, gdalFailure, LAMBERT93, openDataset, splitLayer, unreadable } from '../core/datasets.js';
-import { toLambert93 } from '../core/coordinates.js';
-import { featureLabel, multiDateYears, openSource, parseArtif, type OpenedSource, type VintageSource } from './source.js';
-import { newRepairs, polygonParts, type Repairs } from './geometry.js';
+import type { StagedVintage, StageManifest } from '../core/types.js';
+import { datasetFiles, filesSha256, openDataset, splitLayer } from '../core/datasets.js';
+import { multiDateYears, openSource, type OpenedSource, type VintageSource } from './source.js';
+import { copyVintage, unsortedFileName, type CopiedVintage } from './copy.js';
 import { openDeliveries, type DeliveryScan } from './deliveries.js';
 import { resolveOverlaps } from './overlaps.js';
 
@@ -293,183 +291,7 @@ async function checkDiskSpace(stageDir: string, plans: Plan[]): Promise<void> {
 const mb = (bytes: number): string => `${Math.ceil(bytes / 1e6)} MB`;
 
 
-const FIELD_TYPES = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal } as const;
-
-interface UnknownCode {
-  count: number;
-  example: string;
-}
-
-interface Copied {
-  read: number;
-  staged: number;
-  repairs: Repairs;
-  unknown: Map<string, UnknownCode>;
-  firstDuplicate: string;
-  withoutPolygon: Map<string, number>;
-}
-
-/** The streaming loop: source feature → classes → clean polygons → staged features. */
-function copyFeatures(
-  opened: OpenedSource,
-  outLayer: gdal.Layer,
-  nomenclature: Nomenclature,
-  profile: Profile,
-  report: boolean,
-  progress: Progress,
-): Copied {
-  const roles = Object.keys(profile.roles);
-  const repairs = newRepairs();
-  const unknown = new Map<string, UnknownCode>();
-  const seenIds = opened.idField ? new Set<string>() : null;
-  let firstDuplicate = '';
-  /** Features that gave no polygon, by geometry type ('' for none): the reason when a whole vintage gives none. */
-  const withoutPolygon = new Map<string, number>();
-  let staged = 0;
-  let read = 0;
-  const where = { file: opened.file, layer: opened.layerName };
-
-  const layer = opened.layer;
-  // One output feature for every polygon: the writer copies it, so no wrapper per polygon is left to the GC.
-  const out = new gdal.Feature(outLayer);
-  const next = (first: boolean): gdal.Feature | null => {
-    try {
-      return first ? layer.features.first() : layer.features.next();
-    } catch (error) {
-      throw unreadable(opened.file, error, opened.layerName);
-    }
-  };
-  gdal.lastError = null;
-  for (let feature = next(true); feature; feature = next(false)) {
-    // Ticks in batches: a clock read per feature costs more than the feature's attributes.
-    if (++read % 256 === 0) progress.tick(256);
-    const id = featureLabel(feature, opened.idField);
-    if (seenIds) {
-      if (!seenIds.has(id)) seenIds.add(id);
-      else if (repairs.duplicate_ids++ === 0) firstDuplicate = id;
-    }
-    const values: Record<string, string> = {};
-    for (const role of roles) values[role] = text(feature.fields.get(opened.fields[role]!));
-    let official: boolean | undefined;
-    try {
-      official = opened.artifField ? parseArtif(feature.fields.get(opened.artifField)) : undefined;
-    } catch (error) {
-      if (error instanceof UserError) throw new UserError(error.message, { ...where, feature: id, remedy: error.context.remedy });
-      throw error;
-    }
-    let classes = classify(nomenclature, profile, values, official);
-    if (!classes) {
-      const label = roles.map((role) => values[role] || '<missing>').join(' × ');
-      const entry = unknown.get(label);
-      if (entry) entry.count++;
-      else unknown.set(label, { count: 1, example: id });
-      if (!report) continue;
-      repairs.unclassified_features++;
-      classes = unclassified(nomenclature, profile, values);
-    }
-
-    let geometry: gdal.Geometry | null;
-    try {
-      geometry = feature.getGeometry();
-    } catch (error) {
-      throw unreadable(opened.file, error, opened.layerName);
-    }
-    if (geometry) {
-      const fault = toLambert93(geometry, opened.transform);
-      if (fault) throw new UserError(fault, { ...where, feature: id, remedy: 'fix or remove this feature' });
-    }
-    let parts: gdal.Polygon[];
-    try {
-      parts = polygonParts(geometry, repairs);
-    } catch (error) {
-      if (error instanceof UserError) throw new UserError(error.message, { ...where, feature: id, remedy: error.context.remedy });
-      throw error;
-    }
-    if (parts.length === 0) {
-      const kind = geometry && !geometry.isEmpty() ? gdal.Geometry.getName(geometry.wkbType) : '';
-      withoutPolygon.set(kind, (withoutPolygon.get(kind) ?? 0) + 1);
-    }
-    for (const polygon of parts) {
-      const area = polygon.getArea();
-      // By index, in STAGED_FIELDS order: no name lookup per field and polygon.
-      out.fields.set([
-        id,
-        classes.codeCs,
-        classes.codeUs,
-        classes.category,
-        classes.artificialised ? 1 : 0,
-        classes.artifRule,
-        classes.sealed ? 1 : 0,
-        classes.enaf,
-        classes.destination ?? '',
-        area,
-      ]);
-      out.setGeometry(polygon);
-      outLayer.features.add(out);
-      staged++;
-    }
-  }
-  progress.tick(read % 256);
-  // A truncated file can end the feature loop early without a GDAL exception: check GDAL's error and the header count.
-  const failure = gdalFailure();
-  if (failure !== null) throw unreadable(opened.file, new Error(failure), opened.layerName);
-  if (opened.declaredFeatures >= 0 && read !== opened.declaredFeatures) {
-    throw unreadable(opened.file, new Error(`read ${read} features, the header declares ${opened.declaredFeatures}`), opened.layerName);
-  }
-  return { read, staged, repairs, unknown, firstDuplicate, withoutPolygon };
-}
-
-/** A vintage written to its staged file, before its overlap check: what the copy hands to the check. */
-export interface CopiedVintage extends Copied {
-  copySeconds: number;
-  file: string;
-  layerName: string;
-  idField: string | null;
-  crs: string;
-}
-
-/** Reads, classifies, repairs and writes one vintage, feature by feature. */
-function copyVintage(opened: OpenedSource, task: VintageTask, nomenclature: Nomenclature, profile: Profile, logger: Logger): CopiedVintage {
-  const { key } = task;
-  const report = task.options.unknownCodes === 'report';
-  const progress = logger.progress(`ingest ${key}`);
-  const output = gdal.drivers.get('FlatGeobuf').create(path.join(task.tempDir, unsortedFileName(key)));
-  let copied: Copied;
-  try {
-    // No index: GDAL would sort and index the copy at its close (a quarter of the copy's time), and the check
-    // writes the vintage again anyway, sorted and indexed (overlaps.ts).
-    const outLayer = output.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
-    for (const [name, type] of Object.entries(STAGED_FIELDS)) outLayer.fields.add(new gdal.FieldDefn(name, FIELD_TYPES[type]));
-    copied = copyFeatures(opened, outLayer, nomenclature, profile, report, progress);
-  } finally {
-    // Closed even on failure, while the temporary directory still exists: GDAL writes the header on close.
-    output.close();
-  }
-  const { read, unknown, withoutPolygon } = copied;
-  const timing = progress.done();
-  if (unknown.size > 0 && !report) {
-    throw new UserError(`${unknown.size} unknown or missing code${unknown.size > 1 ? 's' : ''}: ${describeUnknown(unknown)}`, {
-      file: opened.file,
-      layer: opened.layerName,
-      remedy: 'map them in a profile (--profile) or pass --unknown-codes=report to stage them as unclassified',
-    });
-  }
-  if (copied.staged === 0) {
-    const kinds = [...withoutPolygon].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([kind, n]) => (kind ? `${n} ${kind} feature${n > 1 ? 's' : ''}` : `${n} feature${n > 1 ? 's' : ''} without geometry`));
-    // A vintage without land would shift every period after it: refuse it rather than drop it.
-    throw new UserError(`vintage ${key}: no polygon, ${kinds.join(', ') || 'no feature'}`, {
-      file: opened.file,
-      layer: opened.layerName,
-      remedy: 'name the polygon layer of this vintage (PATH#layer) or leave the vintage out',
-    });
-  }
-  logger.info(`ingest ${key}: ${read} features copied in ${timing.seconds.toFixed(1)} s; the overlap check within the vintage follows`);
-  return { ...copied, copySeconds: timing.seconds, file: opened.file, layerName: opened.layerName, idField: opened.idField, crs: opened.crs };
-}
-
 const stagedFileName = (key: string): string => `vintage-${key}.fgb`;
-/** The copy, in source order and without index, until the overlap check writes the staged file. */
-const unsortedFileName = (key: string): string => `vintage-${key}.unsorted.fgb`;
 
 /** Resolves the overlaps within a copied vintage, reports its repairs and gives its manifest entry. */
 async function checkVintage(task: VintageTask, copied: CopiedVintage, logger: Logger): Promise<StagedVintage> {
@@ -516,18 +338,4 @@ async function checkVintage(task: VintageTask, copied: CopiedVintage, logger: Lo
   };
 }
 
-function text(value: unknown): string {
-  return value === null || value === undefined ? '' : String(value).trim();
-}
-
 const round = (n: number): number => Math.round(n * 100) / 100;
-
-/** `CS9 × US1 (3 features, e.g. feature 12); …`, most frequent first, at most 20. */
-function describeUnknown(unknown: Map<string, UnknownCode>): string {
-  const entries = [...unknown].sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]));
-  const shown = entries
-    .slice(0, 20)
-    .map(([label, { count, example }]) => `${label} (${count} feature${count > 1 ? 's' : ''}, e.g. feature ${example})`)
-    .join('; ');
-  return entries.length > 20 ? `${shown}; and ${entries.length - 20} more` : shown;
-}
