@@ -10,7 +10,8 @@
  * Layout (flatgeobuf.org, version 3): magic bytes, a size-prefixed header table, the index (nodes of four
  * doubles and an offset, root first, leaves last, one leaf per feature in file order), then the size-prefixed
  * feature tables. Only what GDAL writes for a Polygon layer with scalar fields is read; anything else is an
- * internal error, since the staged files are written by the ingest.
+ * internal error, since the staged files are written by the ingest. The ingest's copy also reads GDAL's translation
+ * of a source layer (`anyGeometry`, `sourceFeatures`): its Polygon and MultiPolygon features, any other left to GDAL.
  *
  * @example
  *   const file = FlatGeobufReader.open('stage/vintage-2019.fgb');

@@ -5,8 +5,9 @@
  * `<stageDir>/manifest.json` (see `StageManifest` in pipeline/core/types.ts).
  *
  * All inputs (files, layers, fields, CRS, disk space) are checked before anything is written; the
- * stage directory appears atomically. Features stream from reader to writer one at a time; only
- * unknown-code statistics (and IDs, to count duplicates) are kept in memory.
+ * stage directory appears atomically. Each vintage is copied (copy.ts: from GDAL's own translation of the
+ * source where it can, else feature by feature), then its overlaps within the vintage resolved (overlaps.ts);
+ * the copy streams, keeping only unknown-code statistics (and IDs, to count duplicates) in memory.
  *
  * @example
  *   const manifest = await ingestVintages([parseVintageSpec('2019=ocs.gpkg#ocsge_2019')], { stageDir: 'out/stage' });
