@@ -442,29 +442,36 @@ describe('ingest jobs', () => {
     for (const staged of workers) staged.forEach((bytes, i) => expect(bytes.equals(sequential![i]!)).toBe(true));
   });
 
-  it("copies the same bytes from GDAL's translation as feature by feature", async () => {
-    // GDAL's FlatGeobuf driver drops a feature with an empty geometry: that source is copied feature by feature.
-    const withEmpty = path.join(dir, 'demo-2019-with-empty.gpkg');
-    ogr2ogr(['-f', 'GPKG', withEmpty, demo, 'ocsge_2019']);
-    const dataset = gdal.open(withEmpty, 'r+');
-    const layer = dataset.layers.get('ocsge_2019');
-    const empty = new gdal.Feature(layer);
-    empty.setFrom(layer.features.first()!);
-    empty.setGeometry(new gdal.Polygon());
-    layer.features.add(empty);
-    dataset.close();
-    const stage = async (file: string, name: string): Promise<{ log: string; staged: Buffer }> => {
-      const lines: string[] = [];
-      const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString()), done()) });
-      await ingestVintages([parseVintageSpec(`2019=${file}#ocsge_2019`)], { stageDir: path.join(dir, name), logger: createLogger({ stream }) });
-      return { log: lines.join(''), staged: readFileSync(path.join(dir, name, 'vintage-2019.fgb')) };
-    };
-    const translated = await stage(demo, 'demo-translated');
-    const oneByOne = await stage(withEmpty, 'demo-one-by-one');
-    expect(translated.log).toMatch(/features copied \(from GDAL's translation, 0 read again one by one\)/);
-    expect(oneByOne.log).toMatch(/features copied \(one by one\)/);
-    expect(oneByOne.staged.equals(translated.staged)).toBe(true);
-  });
+  // In EPSG:4326 too: GDAL's translation reprojects (-t_srs), the copy feature by feature as before (transform).
+  for (const crs of ['EPSG:2154', 'EPSG:4326']) {
+    it(`copies the same bytes from GDAL's translation as feature by feature (source in ${crs})`, async () => {
+      const name = `demo-2019-${crs.replace(':', '-')}`;
+      const source = path.join(dir, `${name}.gpkg`);
+      ogr2ogr(['-f', 'GPKG', '-t_srs', crs, source, demo, 'ocsge_2019']);
+      // GDAL's FlatGeobuf driver drops a feature with an empty geometry: that source is copied feature by feature.
+      const withEmpty = path.join(dir, `${name}-with-empty.gpkg`);
+      ogr2ogr(['-f', 'GPKG', withEmpty, source]);
+      const dataset = gdal.open(withEmpty, 'r+');
+      const layer = dataset.layers.get('ocsge_2019');
+      const empty = new gdal.Feature(layer);
+      empty.setFrom(layer.features.first()!);
+      empty.setGeometry(new gdal.Polygon());
+      layer.features.add(empty);
+      dataset.close();
+      const stage = async (file: string): Promise<{ log: string; staged: Buffer }> => {
+        const lines: string[] = [];
+        const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString()), done()) });
+        const stageDir = `${file}.stage`;
+        await ingestVintages([parseVintageSpec(`2019=${file}#ocsge_2019`)], { stageDir, logger: createLogger({ stream }) });
+        return { log: lines.join(''), staged: readFileSync(path.join(stageDir, 'vintage-2019.fgb')) };
+      };
+      const translated = await stage(source);
+      const oneByOne = await stage(withEmpty);
+      expect(translated.log).toMatch(/features copied \(from GDAL's translation, 0 read again one by one\)/);
+      expect(oneByOne.log).toMatch(/features copied \(one by one\)/);
+      expect(oneByOne.staged.equals(translated.staged)).toBe(true);
+    });
+  }
 });
 
 function ogr2ogr(args: string[]): void {

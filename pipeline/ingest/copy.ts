@@ -3,14 +3,16 @@
  * exploded into single polygons in EPSG:2154 and written, in source order and without index, to
  * `vintage-<key>.unsorted.fgb` for the overlap check (overlaps.ts).
  *
- * A source already in EPSG:2154 is first translated by GDAL itself (`vectorTranslate` to a temporary FlatGeobuf of
- * its code and id fields, natively) and tested for validity in GDAL's SQLite dialect (SpatiaLite's `ST_IsValid`,
- * GEOS underneath, natively): the copy then reads the coordinates and fields from that file's bytes and writes each
- * polygon with its area (OGR's formula) through the project's encoder (core/flatgeobuf-encoder.ts), with no GDAL
- * feature or geometry per polygon (about 30 µs a feature through gdal-async, docs/PERFORMANCE.md). A feature that
- * is anything but valid, closed, finite 2D polygons within Lambert-93 is read again from the source through GDAL
- * and copied as every feature of a source in another CRS, or one GDAL cannot translate, is: reprojected, checked
- * and repaired one by one (geometry.ts), with the same counters and errors. Both ways give the same bytes.
+ * The source is first translated by GDAL itself (`vectorTranslate` to a temporary FlatGeobuf of its code and id
+ * fields, reprojected to EPSG:2154 by `-t_srs` when its CRS is another, natively) and tested for validity in GDAL's
+ * SQLite dialect (SpatiaLite's `ST_IsValid`, GEOS underneath, natively): the copy then reads the coordinates and
+ * fields from that file's bytes and writes each polygon with its area (OGR's formula) through the project's encoder
+ * (core/flatgeobuf-encoder.ts), with no GDAL feature or geometry per polygon (about 30 µs a feature through
+ * gdal-async, docs/PERFORMANCE.md). A feature that is anything but valid, closed, finite 2D polygons within
+ * Lambert-93 is read again from the source through GDAL and copied as every feature of a source GDAL does not
+ * translate whole is (a feature without geometry, which its FlatGeobuf driver drops; an assumed CRS; a GDAL error):
+ * reprojected, checked and repaired one by one (geometry.ts), with the same counters and errors, and then written by
+ * GDAL. Every way gives the same bytes.
  *
  * @example
  *   const copied = copyVintage(openSource(source, plan), task, nomenclature, profile, logger);
@@ -27,7 +29,6 @@ import { STAGED_FIELDS, type LandClasses } from '../core/types.js';
 import { gdalFailure, LAMBERT93, unreadable } from '../core/datasets.js';
 import { isPlausibleLambert93, toLambert93 } from '../core/coordinates.js';
 import { ColumnType, FlatGeobufReader, type Box, type PropertyValue } from '../core/flatgeobuf.js';
-import { polygonRings } from '../core/wkb.js';
 import { FeatureEncoder, UnsortedFlatGeobufWriter } from '../core/flatgeobuf-encoder.js';
 import { featureLabel, parseArtif, type OpenedSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
@@ -66,19 +67,20 @@ export function copyVintage(opened: OpenedSource, task: VintageTask, nomenclatur
   const progress = logger.progress(`ingest ${key}`);
   const output = path.join(task.tempDir, unsortedFileName(key));
   const translatedFile = path.join(task.tempDir, `vintage-${key}.source.fgb`);
-  let copied: Copied & { readAgain: number };
-  let translated = false;
+  let copied: Copied;
+  /** How the features were read, for the log. */
+  let way = 'one by one';
   try {
-    const writer = new UnsortedFlatGeobufWriter(output, `vintage-${key}`, LAMBERT93, STAGED_FIELDS);
+    const translation = translateSource(opened, Object.keys(profile.roles), translatedFile);
+    const copyFile = translation ? new EncodedCopy(output, key) : new GdalCopy(output, key);
     try {
-      const copy = new FeatureCopy(opened, nomenclature, profile, report, writer, progress);
-      const translation = translateSource(opened, Object.keys(profile.roles), translatedFile);
-      translated = translation !== null;
-      const readAgain = translation ? copyTranslated(translation, copy) : 0;
-      if (!translation) copySourceFeatures(copy);
-      copied = { ...copy.result(), readAgain };
+      const copy = new FeatureCopy(opened, nomenclature, profile, report, copyFile, progress);
+      if (translation) way = `from GDAL's translation, ${copyTranslated(translation, copy)} read again one by one`;
+      else copySourceFeatures(copy);
+      copied = copy.result();
     } finally {
-      writer.close();
+      // Closed even on failure, while the temporary directory still exists: the header is written on close.
+      copyFile.close();
     }
   } finally {
     rmSync(translatedFile, { force: true });
@@ -101,7 +103,6 @@ export function copyVintage(opened: OpenedSource, task: VintageTask, nomenclatur
       remedy: 'name the polygon layer of this vintage (PATH#layer) or leave the vintage out',
     });
   }
-  const way = translated ? `from GDAL's translation, ${copied.readAgain} read again one by one` : 'one by one';
   logger.info(`ingest ${key}: ${read} features copied (${way}) in ${timing.seconds.toFixed(1)} s; the overlap check within the vintage follows`);
   return { ...copied, copySeconds: timing.seconds, file: opened.file, layerName: opened.layerName, idField: opened.idField, crs: opened.crs };
 }
@@ -117,7 +118,6 @@ class FeatureCopy {
   /** Features that gave no polygon, by geometry type ('' for none): the reason when a whole vintage gives none. */
   private readonly withoutPolygon = new Map<string, number>();
   private readonly roles: string[];
-  private readonly encoder = new FeatureEncoder(Object.values(STAGED_FIELDS));
   private readonly where: { file: string; layer: string };
 
   constructor(
@@ -125,7 +125,7 @@ class FeatureCopy {
     private readonly nomenclature: Nomenclature,
     private readonly profile: Profile,
     private readonly report: boolean,
-    private readonly writer: UnsortedFlatGeobufWriter,
+    private readonly output: EncodedCopy | GdalCopy,
     private readonly progress: Progress,
   ) {
     this.roles = Object.keys(profile.roles);
@@ -163,8 +163,12 @@ class FeatureCopy {
 
   /** Writes polygons known to be valid, closed and within Lambert-93 (`checkedBoxes`), their areas as OGR computes them. */
   writePolygons(id: string, classes: LandClasses, polygons: Float64Array[][], boxes: Box[]): void {
+    if (!(this.output instanceof EncodedCopy)) throw new Error('polygons from the translation written without the encoder');
     if (polygons.length > 1) this.repairs.multipart_exploded++;
-    polygons.forEach((rings, i) => this.write(id, classes, rings, polygonArea(rings), boxes[i]!));
+    for (const [i, rings] of polygons.entries()) {
+      this.output.addRings(stagedValues(id, classes, polygonArea(rings)), rings, boxes[i]!);
+      this.staged++;
+    }
   }
 
   /** Checks, reprojects, repairs and writes a geometry read through GDAL. */
@@ -185,10 +189,8 @@ class FeatureCopy {
       this.withoutPolygon.set(kind, (this.withoutPolygon.get(kind) ?? 0) + 1);
     }
     for (const polygon of parts) {
-      const envelope = polygon.getEnvelope();
-      const box = { minX: envelope.minX, minY: envelope.minY, maxX: envelope.maxX, maxY: envelope.maxY };
-      const rings = polygonRings(polygon.toWKB()).map((ring) => Float64Array.from(ring.flat()));
-      this.write(id, classes, rings, polygon.getArea(), box);
+      this.output.addPolygon(stagedValues(id, classes, polygon.getArea()), polygon);
+      this.staged++;
     }
   }
 
@@ -200,27 +202,80 @@ class FeatureCopy {
   get featuresRead(): number {
     return this.read;
   }
+}
 
-  private write(id: string, classes: LandClasses, rings: Float64Array[], area: number, box: Box): void {
-    // In STAGED_FIELDS order.
-    const values = [
-      id,
-      classes.codeCs,
-      classes.codeUs,
-      classes.category,
-      classes.artificialised ? 1 : 0,
-      classes.artifRule,
-      classes.sealed ? 1 : 0,
-      classes.enaf,
-      classes.destination ?? '',
-      area,
-    ];
+/** A polygon's fields, in STAGED_FIELDS order. */
+function stagedValues(id: string, classes: LandClasses, area: number): Array<string | number> {
+  return [
+    id,
+    classes.codeCs,
+    classes.codeUs,
+    classes.category,
+    classes.artificialised ? 1 : 0,
+    classes.artifRule,
+    classes.sealed ? 1 : 0,
+    classes.enaf,
+    classes.destination ?? '',
+    area,
+  ];
+}
+
+/** The copy encoded by the project, for a source GDAL translated: no GDAL feature or geometry per polygon. */
+class EncodedCopy {
+  private readonly writer: UnsortedFlatGeobufWriter;
+  private readonly encoder = new FeatureEncoder(Object.values(STAGED_FIELDS));
+
+  constructor(file: string, key: string) {
+    this.writer = new UnsortedFlatGeobufWriter(file, `vintage-${key}`, LAMBERT93, STAGED_FIELDS);
+  }
+
+  addRings(values: Array<string | number>, rings: Float64Array[], box: Box): void {
     this.writer.add(this.encoder.encode(values, rings), box);
-    this.staged++;
+  }
+
+  /** A polygon read again through GDAL (a feature of the translation the copy could not vouch for). */
+  addPolygon(values: Array<string | number>, polygon: gdal.Polygon): void {
+    const { minX, minY, maxX, maxY } = polygon.getEnvelope();
+    this.addRings(values, wkbPolygonRings(polygon.toWKB(gdal.wkbNDR)), { minX, minY, maxX, maxY });
+  }
+
+  close(): void {
+    this.writer.close();
   }
 }
 
-/** Every source feature through GDAL, one by one (a source in another CRS, or one GDAL could not translate). */
+/**
+ * The copy written by GDAL, for a source copied feature by feature: handing it GDAL's own polygon costs a few µs,
+ * where taking its coordinates out for the encoder (`toWKB`) costs about 10.
+ */
+class GdalCopy {
+  private readonly dataset: gdal.Dataset;
+  /** One feature for every polygon: the writer copies it, so no wrapper per polygon is left to the GC. */
+  private readonly feature: gdal.Feature;
+  private readonly layer: gdal.Layer;
+
+  constructor(file: string, key: string) {
+    this.dataset = gdal.drivers.get('FlatGeobuf').create(file);
+    // No index: GDAL would sort and index the copy at its close, and the check writes the vintage again, sorted and indexed.
+    this.layer = this.dataset.layers.create(`vintage-${key}`, LAMBERT93, gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
+    for (const [name, type] of Object.entries(STAGED_FIELDS)) this.layer.fields.add(new gdal.FieldDefn(name, GDAL_FIELD_TYPES[type]));
+    this.feature = new gdal.Feature(this.layer);
+  }
+
+  addPolygon(values: Array<string | number>, polygon: gdal.Polygon): void {
+    this.feature.fields.set(values);
+    this.feature.setGeometry(polygon);
+    this.layer.features.add(this.feature);
+  }
+
+  close(): void {
+    this.dataset.close();
+  }
+}
+
+const GDAL_FIELD_TYPES = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal } as const;
+
+/** Every source feature through GDAL, one by one (a source GDAL does not translate whole). */
 function copySourceFeatures(copy: FeatureCopy): void {
   const { opened } = copy;
   const layer = opened.layer;
@@ -266,19 +321,21 @@ interface Translated {
 }
 
 /**
- * The source's fields the copy reads and its geometries, translated by GDAL into `file`, and which of them are not
- * valid; null when GDAL does not give them exactly as the copy reads them one by one: a source in another CRS, a name
- * the SQL cannot quote, a GDAL error, a missing feature, a field type read otherwise, no SQLite dialect.
+ * The source's fields the copy reads and its geometries, translated by GDAL into `file` (in EPSG:2154), and which of
+ * them are not valid; null when GDAL does not give them exactly as the copy reads them one by one: an assumed CRS, a
+ * name the SQL cannot quote, a GDAL error, a missing feature, a field type read otherwise, no SQLite dialect.
  */
 function translateSource(opened: OpenedSource, roles: string[], file: string): Translated | null {
-  if (opened.transform) return null;
+  // An assumed CRS (--assume-crs) is not the layer's own: GDAL's translation would need it passed as -s_srs.
+  if (opened.transform && !opened.layer.srs) return null;
   const fields = [...new Set([opened.idField, ...roles.map((role) => opened.fields[role]!), opened.artifField].filter((name): name is string => name !== null))];
   if ([opened.layerName, ...fields].some((name) => name.includes('"'))) return null;
   const quote = (name: string): string => `"${name}"`;
   const sql = `SELECT FID AS ${SOURCE_FID}, ${fields.map(quote).join(', ')} FROM ${quote(opened.layerName)}`;
   gdal.lastError = null;
   try {
-    gdal.vectorTranslate(file, opened.dataset, ['-f', 'FlatGeobuf', '-dialect', 'OGRSQL', '-sql', sql, '-nln', 'source', '-lco', 'SPATIAL_INDEX=NO', '-dim', 'XY']).close();
+    const reprojection = opened.transform ? ['-t_srs', 'EPSG:2154'] : [];
+    gdal.vectorTranslate(file, opened.dataset, ['-f', 'FlatGeobuf', '-dialect', 'OGRSQL', '-sql', sql, '-nln', 'source', '-lco', 'SPATIAL_INDEX=NO', '-dim', 'XY', ...reprojection]).close();
   } catch {
     return null;
   }
@@ -350,6 +407,20 @@ function sourceGeometry(opened: OpenedSource, fid: number): gdal.Geometry | null
   } catch (error) {
     throw unreadable(opened.file, error, opened.layerName);
   }
+}
+
+/** The rings of a little-endian WKB Polygon as interleaved x, y. */
+function wkbPolygonRings(wkb: Buffer): Float64Array[] {
+  const rings: Float64Array[] = [];
+  let at = 9;
+  for (let r = wkb.readUInt32LE(5); r > 0; r--) {
+    const points = wkb.readUInt32LE(at);
+    const ring = new Float64Array(2 * points);
+    wkb.copy(Buffer.from(ring.buffer), 0, at + 4, at + 4 + 16 * points);
+    rings.push(ring);
+    at += 4 + 16 * points;
+  }
+  return rings;
 }
 
 /** Each polygon's box when every ring is closed and every point finite and within Lambert-93, else null. */
