@@ -132,6 +132,22 @@ export function polygonRings(wkb: Uint8Array): number[][][] {
   return rings;
 }
 
+/** The rings of a WKB Polygon as interleaved x, y (what core/flatgeobuf-encoder.ts encodes). */
+export function polygonRingCoordinates(wkb: Uint8Array): Float64Array[] {
+  const cursor = new WkbCursor(wkb);
+  if (cursor.header() !== 3) throw new Error('polygonRingCoordinates: not a WKB Polygon');
+  const rings: Float64Array[] = [];
+  for (let r = cursor.count(); r > 0; r--) {
+    const ring = new Float64Array(2 * cursor.count());
+    for (let i = 0; i < ring.length; i += 2, cursor.nextPoint()) {
+      ring[i] = cursor.x();
+      ring[i + 1] = cursor.y();
+    }
+    rings.push(ring);
+  }
+  return rings;
+}
+
 /** [minX, minY, maxX, maxY] of rings. */
 export function ringsBbox(rings: number[][][]): BBox {
   let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];

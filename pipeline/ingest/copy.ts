@@ -30,6 +30,7 @@ import { gdalFailure, LAMBERT93, unreadable } from '../core/datasets.js';
 import { isPlausibleLambert93, toLambert93 } from '../core/coordinates.js';
 import { ColumnType, FlatGeobufReader, type Box, type PropertyValue } from '../core/flatgeobuf.js';
 import { FeatureEncoder, UnsortedFlatGeobufWriter } from '../core/flatgeobuf-encoder.js';
+import { polygonRingCoordinates } from '../core/wkb.js';
 import { featureLabel, parseArtif, type OpenedSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
 import type { VintageTask } from './index.js';
@@ -236,7 +237,7 @@ class EncodedCopy {
   /** A polygon read again through GDAL (a feature of the translation the copy could not vouch for). */
   addPolygon(values: Array<string | number>, polygon: gdal.Polygon): void {
     const { minX, minY, maxX, maxY } = polygon.getEnvelope();
-    this.addRings(values, wkbPolygonRings(polygon.toWKB(gdal.wkbNDR)), { minX, minY, maxX, maxY });
+    this.addRings(values, polygonRingCoordinates(polygon.toWKB()), { minX, minY, maxX, maxY });
   }
 
   close(): void {
@@ -407,20 +408,6 @@ function sourceGeometry(opened: OpenedSource, fid: number): gdal.Geometry | null
   } catch (error) {
     throw unreadable(opened.file, error, opened.layerName);
   }
-}
-
-/** The rings of a little-endian WKB Polygon as interleaved x, y. */
-function wkbPolygonRings(wkb: Buffer): Float64Array[] {
-  const rings: Float64Array[] = [];
-  let at = 9;
-  for (let r = wkb.readUInt32LE(5); r > 0; r--) {
-    const points = wkb.readUInt32LE(at);
-    const ring = new Float64Array(2 * points);
-    wkb.copy(Buffer.from(ring.buffer), 0, at + 4, at + 4 + 16 * points);
-    rings.push(ring);
-    at += 4 + 16 * points;
-  }
-  return rings;
 }
 
 /** Each polygon's box when every ring is closed and every point finite and within Lambert-93, else null. */
