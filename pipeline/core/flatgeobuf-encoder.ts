@@ -90,7 +90,8 @@ export class FeatureEncoder {
   }
 }
 
-const GDAL_TYPES: Record<ScalarType, string> = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal };
+/** GDAL's field type of each scalar type (for a layer GDAL writes with these fields). */
+export const GDAL_FIELD_TYPES: Record<ScalarType, string> = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal };
 const BUFFER_BYTES = 8 << 20;
 
 /**
@@ -164,7 +165,7 @@ function headerTemplate(file: string, layerName: string, srs: gdal.SpatialRefere
   const dataset = gdal.drivers.get('FlatGeobuf').create(file);
   try {
     const layer = dataset.layers.create(layerName, srs, gdal.wkbPolygon, ['SPATIAL_INDEX=NO']);
-    for (const [name, type] of Object.entries(fields)) layer.fields.add(new gdal.FieldDefn(name, GDAL_TYPES[type]));
+    for (const [name, type] of Object.entries(fields)) layer.fields.add(new gdal.FieldDefn(name, GDAL_FIELD_TYPES[type]));
     const feature = new gdal.Feature(layer);
     feature.setGeometry(gdal.Geometry.fromWKT('POLYGON ((0 0, 1 0, 1 1, 0 0))'));
     layer.features.add(feature);

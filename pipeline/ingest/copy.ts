@@ -29,7 +29,7 @@ import { STAGED_FIELDS, type LandClasses } from '../core/types.js';
 import { gdalFailure, LAMBERT93, unreadable } from '../core/datasets.js';
 import { isPlausibleLambert93, toLambert93 } from '../core/coordinates.js';
 import { ColumnType, FlatGeobufReader, type Box, type PropertyValue } from '../core/flatgeobuf.js';
-import { FeatureEncoder, UnsortedFlatGeobufWriter } from '../core/flatgeobuf-encoder.js';
+import { FeatureEncoder, GDAL_FIELD_TYPES, UnsortedFlatGeobufWriter } from '../core/flatgeobuf-encoder.js';
 import { polygonRingCoordinates } from '../core/wkb.js';
 import { featureLabel, parseArtif, type OpenedSource } from './source.js';
 import { newRepairs, polygonParts, type Repairs } from './geometry.js';
@@ -273,8 +273,6 @@ class GdalCopy {
     this.dataset.close();
   }
 }
-
-const GDAL_FIELD_TYPES = { string: gdal.OFTString, integer: gdal.OFTInteger, real: gdal.OFTReal } as const;
 
 /** Every source feature through GDAL, one by one (a source GDAL does not translate whole). */
 function copySourceFeatures(copy: FeatureCopy): void {
