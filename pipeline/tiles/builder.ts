@@ -21,10 +21,13 @@ export const EXTENT = 4096;
 export const BUFFER = 64;
 const GZIP_LEVEL = 6;
 
+/** A feature whose geometry carries its lon/lat box (as `Lambert93.geometriesToLonLat` gives it). */
+export type BoxedFeature = GeoJSON.Feature<GeoJSON.Geometry & { bbox: BBox }>;
+
 export interface LayerInput {
   name: string;
   /** Sorted by id. */
-  features: GeoJSON.Feature[];
+  features: BoxedFeature[];
   zooms: [number, number];
   /** Land-use and change features may be dropped to meet the budget; territories may not. */
   droppable: boolean;
@@ -44,7 +47,7 @@ export interface PieceLayer {
 
 export interface PartitionFeatures {
   /** Each piece once, sorted by id, with `id` the piece id (its properties are unused). */
-  pieces: GeoJSON.Feature[];
+  pieces: BoxedFeature[];
   pieceLayers: PieceLayer[];
   /** Layers with geometries of their own (territories). */
   layers: LayerInput[];
@@ -75,22 +78,6 @@ export function addDrop(into: DropCounts, layer: string, z: number, count: numbe
   perZoom[z] = (perZoom[z] ?? 0) + count;
 }
 
-function featureBBox(geometry: GeoJSON.Geometry): BBox {
-  const box: BBox = [Infinity, Infinity, -Infinity, -Infinity];
-  const visit = (coords: unknown): void => {
-    if (typeof (coords as number[])[0] === 'number') {
-      const [x, y] = coords as [number, number];
-      if (x < box[0]) box[0] = x;
-      if (y < box[1]) box[1] = y;
-      if (x > box[2]) box[2] = x;
-      if (y > box[3]) box[3] = y;
-    } else for (const c of coords as unknown[]) visit(c);
-  };
-  if (geometry.type === 'GeometryCollection') for (const g of geometry.geometries) visit((g as GeoJSON.Polygon).coordinates);
-  else visit(geometry.coordinates);
-  return box;
-}
-
 function encode(layers: MvtLayer[]): Buffer {
   const ordered = [...layers].sort((a, b) => (a.name < b.name ? -1 : 1));
   return gzipSync(encodeMvt(ordered, EXTENT), { level: GZIP_LEVEL });
@@ -111,11 +98,11 @@ export function buildPartitionTiles(
 
   // Tiles to cut: those under the partition that some feature's box touches, per zoom.
   const keys = new Set<string>();
-  const addKeys = (features: GeoJSON.Feature[], zooms: [number, number]): void => {
+  const addKeys = (features: BoxedFeature[], zooms: [number, number]): void => {
     const from = Math.max(zooms[0], partition.zooms[0]);
     const to = Math.min(zooms[1], partition.zooms[1]);
     for (const feature of features) {
-      const box = featureBBox(feature.geometry);
+      const box = feature.geometry.bbox;
       for (let z = from; z <= to; z++) {
         const scale = 2 ** (z - partition.z);
         const r = tileRange(box, z);

@@ -52,12 +52,13 @@ export class Lambert93 {
 
   /**
    * WKB geometries in EPSG:2154 → GeoJSON geometries in lon/lat, decoded in JavaScript, their vertices transformed
-   * together (a GDAL geometry per piece, transformed and written back, cost a tenth of a tile worker's time).
+   * together (a GDAL geometry per piece, transformed and written back, cost a tenth of a tile worker's time). Each
+   * comes with its `bbox`, taken here from the transformed vertices: the tiles it touches are found from it.
    */
-  geometriesToLonLat(wkbs: readonly Uint8Array[]): GeoJSON.Geometry[] {
+  geometriesToLonLat(wkbs: readonly Uint8Array[]): Array<GeoJSON.Geometry & { bbox: BBox }> {
     const geometries = wkbs.map(wkbToGeoJSON);
     const positions: number[][] = [];
-    for (const geometry of geometries) collectPositions(geometry, positions);
+    const ends = geometries.map((geometry) => (collectPositions(geometry, positions), positions.length));
     const xy = new Float64Array(2 * positions.length);
     positions.forEach((position, i) => {
       xy[2 * i] = position[0]!;
@@ -68,7 +69,19 @@ export class Lambert93 {
       position[0] = lonLat[2 * i]!;
       position[1] = lonLat[2 * i + 1]!;
     });
-    return geometries;
+    let start = 0;
+    return geometries.map((geometry, g) => {
+      const bbox: BBox = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let k = 2 * start; k < 2 * ends[g]!; k += 2) {
+        const [lon, lat] = [lonLat[k]!, lonLat[k + 1]!];
+        if (lon < bbox[0]) bbox[0] = lon;
+        if (lat < bbox[1]) bbox[1] = lat;
+        if (lon > bbox[2]) bbox[2] = lon;
+        if (lat > bbox[3]) bbox[3] = lat;
+      }
+      start = ends[g]!;
+      return Object.assign(geometry, { bbox });
+    });
   }
 
   /**

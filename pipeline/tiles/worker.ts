@@ -9,7 +9,7 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import type { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
 import { Lambert93, pixelMetres, tileBounds } from './geo.js';
 import { TERRITORY_ZOOMS, levelZooms, type Partition } from './plan.js';
-import { addDrop, buildPartitionTiles, type DropCounts, type LayerInput, type PieceLayer } from './builder.js';
+import { addDrop, buildPartitionTiles, type BoxedFeature, type DropCounts, type LayerInput, type PieceLayer } from './builder.js';
 import {
   changeKind,
   changeLayer,
@@ -115,7 +115,8 @@ export class PartitionBuilder {
     const minArea = lowZoom ? pixelMetres(partition.z, (lonLat[1] + lonLat[3]) / 2) ** 2 : 0;
     const where = `maxx >= ${box[0]} AND minx <= ${box[2]} AND maxy >= ${box[1]} AND miny <= ${box[3]}`;
 
-    const pieceRows = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE AS id, area_m2, wkb, class_set FROM feat WHERE ${where} AND area_m2 >= ${minArea} ORDER BY piece_id`)).getRowObjectsJS();
+    // Read by column: an object per row was a twentieth of a worker's time, and garbage. No rows, no columns.
+    const [ids = [], areas = [], wkbs = [], classSets = []] = (await this.conn.runAndReadAll(`SELECT piece_id::DOUBLE, area_m2, wkb, class_set FROM feat WHERE ${where} AND area_m2 >= ${minArea} ORDER BY piece_id`)).getColumnsJS() as [number[], number[], Uint8Array[], number[]];
     if (lowZoom) {
       const small = (await this.conn.runAndReadAll(`SELECT count(*)::DOUBLE AS n FROM feat WHERE ${where} AND area_m2 < ${minArea}`)).getRowObjectsJS()[0]!;
       addDrop(dropped, BELOW_PIXEL, partition.z, Number(small.n));
@@ -124,21 +125,21 @@ export class PartitionBuilder {
     const pieceLayers = new Map<string, PieceLayer>();
     const areaById = new Map<number, number>();
     const drawn: Array<{ id: number; wkb: Uint8Array }> = [];
-    for (const row of pieceRows) {
-      const id = Number(row.id);
-      areaById.set(id, Number(row.area_m2));
-      const layers = this.classSets.get(Number(row.class_set))!;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      areaById.set(id, areas[i]!);
+      const layers = this.classSets.get(classSets[i]!)!;
       for (const { name, properties } of layers) {
         let layer = pieceLayers.get(name);
         if (!layer) pieceLayers.set(name, (layer = { name, properties: new Map(), zooms: [minzoom, maxzoom], droppable: true }));
         layer.properties.set(id, properties);
       }
       // A piece no layer holds (no class at any vintage) is not drawn.
-      if (layers.length > 0) drawn.push({ id, wkb: row.wkb as Uint8Array });
+      if (layers.length > 0) drawn.push({ id, wkb: wkbs[i]! });
     }
     const pieces = this.lambert
       .geometriesToLonLat(drawn.map((piece) => piece.wkb))
-      .map((geometry, i): GeoJSON.Feature => ({ type: 'Feature', id: drawn[i]!.id, geometry, properties: null }));
+      .map((geometry, i): BoxedFeature => ({ type: 'Feature', id: drawn[i]!.id, geometry, properties: null }));
 
     const territoryLayers = new Map<string, LayerInput>();
     const levels = Object.keys(TERRITORY_ZOOMS).filter((level) => {
