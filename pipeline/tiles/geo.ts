@@ -58,7 +58,11 @@ export class Lambert93 {
   geometriesToLonLat(wkbs: readonly Uint8Array[]): Array<GeoJSON.Geometry & { bbox: BBox }> {
     const geometries = wkbs.map(wkbToGeoJSON);
     const positions: number[][] = [];
-    const ends = geometries.map((geometry) => (collectPositions(geometry, positions), positions.length));
+    // Where each geometry's positions end in the flat list.
+    const ends = geometries.map((geometry) => {
+      collectPositions(geometry, positions);
+      return positions.length;
+    });
     const xy = new Float64Array(2 * positions.length);
     positions.forEach((position, i) => {
       xy[2 * i] = position[0]!;
