@@ -19,14 +19,14 @@ export function stretchNear(
   return traceNear(ax, ay, bx, by, length, px, py, qx, qy, tolerance) ? [trace[0]!, trace[1]!] : null;
 }
 
-/** Where `traceNear` leaves the stretch it found: [u0, u1]. */
-const trace = new Float64Array(2);
+/** Where `traceNear` leaves the stretch it found: [u0, u1], until its next call. */
+export const trace = new Float64Array(2);
 
 /**
- * `stretchNear` without allocation, for the touch test's millions of segment pairs: whether there is a stretch,
- * left in `trace`.
+ * `stretchNear` without allocation, for the millions of segment pairs of the touch test and the threshold rules'
+ * neighbourhoods: whether there is a stretch, left in `trace`.
  */
-function traceNear(
+export function traceNear(
   ax: number, ay: number, bx: number, by: number, length: number,
   px: number, py: number, qx: number, qy: number, tolerance: number,
 ): boolean {

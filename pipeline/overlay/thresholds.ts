@@ -19,7 +19,7 @@
 import gdal from 'gdal-async';
 import Flatbush from 'flatbush';
 import { polygonCoordinates } from '../core/polygons.js';
-import { stretchNear } from '../core/segments.js';
+import { trace, traceNear } from '../core/segments.js';
 
 export interface ThresholdRules {
   patchMaxM2: number;
@@ -48,6 +48,36 @@ const TOUCH_M = 1e-3;
 const ADJACENT_M = 0.01;
 
 /**
+ * The stretches of the segment `Neighbourhood.of` is walking that lie near other pieces' segments, sorted by piece
+ * then start: reused from segment to segment (a Map of arrays per segment kept the collector busy).
+ */
+let nearPiece = new Int32Array(64);
+let nearLo = new Float64Array(64);
+let nearHi = new Float64Array(64);
+
+/** Inserts a stretch of piece j at its place by (piece, start); ties keep their order. Returns the new count. */
+function addNearStretch(count: number, j: number, lo: number, hi: number): number {
+  if (count === nearPiece.length) {
+    const grow = <T extends Int32Array | Float64Array>(column: T): T => {
+      const larger = new (column.constructor as new (length: number) => T)(2 * column.length);
+      larger.set(column);
+      return larger;
+    };
+    [nearPiece, nearLo, nearHi] = [grow(nearPiece), grow(nearLo), grow(nearHi)];
+  }
+  let at = count;
+  for (; at > 0 && (nearPiece[at - 1]! > j || (nearPiece[at - 1] === j && nearLo[at - 1]! > lo)); at--) {
+    nearPiece[at] = nearPiece[at - 1]!;
+    nearLo[at] = nearLo[at - 1]!;
+    nearHi[at] = nearHi[at - 1]!;
+  }
+  nearPiece[at] = j;
+  nearLo[at] = lo;
+  nearHi[at] = hi;
+  return count + 1;
+}
+
+/**
  * Lazily computed neighbourhood of the commune's pieces: shared boundary lengths and whether a piece reaches the edge.
  * The boundary of piece i shared with piece j is the part of i's segments lying within TOUCH_M of j's segments,
  * computed on the coordinates (a GEOS buffer and intersection per pair cost a third of the overlay).
@@ -71,15 +101,17 @@ class Neighbourhood {
       for (const ring of piece) count += Math.max(0, ring.length / 2 - 1);
     });
     this.firstSegment[pieces.length] = count;
-    this.segments = new Float64Array(4 * count);
+    const segments = (this.segments = new Float64Array(4 * count));
     this.segmentPiece = new Int32Array(count);
     this.index = new Flatbush(Math.max(count, 1));
     let n = 0;
     rings.forEach((piece, i) => {
       for (const ring of piece) {
         for (let v = 0; v + 3 < ring.length; v += 2) {
-          const [x1, y1, x2, y2] = [ring[v]!, ring[v + 1]!, ring[v + 2]!, ring[v + 3]!];
-          this.segments.set([x1, y1, x2, y2], 4 * n);
+          const x1 = (segments[4 * n] = ring[v]!);
+          const y1 = (segments[4 * n + 1] = ring[v + 1]!);
+          const x2 = (segments[4 * n + 2] = ring[v + 2]!);
+          const y2 = (segments[4 * n + 3] = ring[v + 3]!);
           this.segmentPiece[n] = i;
           this.index.add(Math.min(x1, x2) - TOUCH_M, Math.min(y1, y2) - TOUCH_M, Math.max(x1, x2) + TOUCH_M, Math.max(y1, y2) + TOUCH_M);
           n++;
@@ -105,18 +137,28 @@ class Neighbourhood {
       const length = Math.hypot(bx - ax, by - ay);
       perimeter += length;
       if (length === 0) continue;
-      // Stretches of this segment near each other piece, as parameter intervals along it (merged per piece).
-      const near = new Map<number, Array<[number, number]>>();
+      // Stretches of this segment near each other piece, as parameter intervals along it.
+      let near = 0;
       for (const b of this.index.search(Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by))) {
         const j = this.segmentPiece[b]!;
-        if (j === i) continue;
-        const stretch = stretchNear(ax, ay, bx, by, length, s[4 * b]!, s[4 * b + 1]!, s[4 * b + 2]!, s[4 * b + 3]!, TOUCH_M);
-        if (!stretch) continue;
-        const list = near.get(j);
-        if (list) list.push(stretch);
-        else near.set(j, [stretch]);
+        if (j === i || !traceNear(ax, ay, bx, by, length, s[4 * b]!, s[4 * b + 1]!, s[4 * b + 2]!, s[4 * b + 3]!, TOUCH_M)) continue;
+        near = addNearStretch(near, j, trace[0]!, trace[1]!);
       }
-      for (const [j, stretches] of near) sharedWith.set(j, (sharedWith.get(j) ?? 0) + unionLength(stretches));
+      // Per piece, the length of the union of its stretches: they are merged in order of their start.
+      for (let n = 0; n < near; ) {
+        const j = nearPiece[n]!;
+        let lo = nearLo[n]!;
+        let hi = nearHi[n]!;
+        let union = 0;
+        for (n++; n < near && nearPiece[n] === j; n++) {
+          if (nearLo[n]! > hi) {
+            union += hi - lo;
+            lo = nearLo[n]!;
+            hi = nearHi[n]!;
+          } else hi = Math.max(hi, nearHi[n]!);
+        }
+        sharedWith.set(j, (sharedWith.get(j) ?? 0) + (union + hi - lo));
+      }
     }
     const found = [...sharedWith].filter(([, length]) => length >= ADJACENT_M).map(([j]) => j).sort((x, y) => x - y);
     const shared = found.reduce((sum, j) => sum + sharedWith.get(j)!, 0);
@@ -130,20 +172,6 @@ class Neighbourhood {
     this.of(i);
     return this.edge.get(i)!;
   }
-}
-
-/** Total length of a union of intervals. */
-function unionLength(intervals: Array<[number, number]>): number {
-  intervals.sort((x, y) => x[0] - y[0]);
-  let total = 0;
-  let [lo, hi] = intervals[0]!;
-  for (const [a, b] of intervals) {
-    if (a > hi) {
-      total += hi - lo;
-      [lo, hi] = [a, b];
-    } else hi = Math.max(hi, b);
-  }
-  return total + hi - lo;
 }
 
 /**
