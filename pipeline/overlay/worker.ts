@@ -162,18 +162,22 @@ function openVintage(vintage: WorkerVintage): StagedFile {
  */
 function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
   const { reader, classOf, classColumns } = openVintage(vintage);
-  const kept = new Map<number, StagedPolygon>();
+  // Each polygon's class is taken as soon as it is read: its decoded fields then die young instead of being
+  // copied by every scavenge until the whole partition is read.
+  const kept = new Map<number, { rings: Float64Array[]; box: Box; cls: StagedClass }>();
   for (const box of boxes) {
     const hits = reader.search(box).filter((hit) => !kept.has(hit.index));
-    for (const polygon of reader.read(hits, classColumns)) if (meetsBox(polygon, box)) kept.set(polygon.index, polygon);
+    for (const polygon of reader.read(hits, classColumns)) {
+      if (meetsBox(polygon, box)) kept.set(polygon.index, { rings: polygon.rings, box: polygon.box, cls: classOf(polygon) });
+    }
   }
   // File order, so that a commune sees its candidates in the same order whatever the partition.
-  const polygons = [...kept.values()].sort((a, b) => a.index - b.index);
+  const polygons = [...kept].sort((a, b) => a[0] - b[0]).map(([, polygon]) => polygon);
   const set: StagedSet = {
     rings: polygons.map((p) => p.rings),
     geoms: new Array(polygons.length),
     envelopes: polygons.map((p) => p.box),
-    classes: polygons.map(classOf),
+    classes: polygons.map((p) => p.cls),
     hashes: new Array(polygons.length),
     index: null,
   };
