@@ -7,7 +7,7 @@
  *   const parts = polygonalParts(a.intersection(b)); // gdal.Polygon[], empty when they only touch
  *   if (polygonHash(parts[0]) === polygonHash(other)) ... // same shape, whatever its ring start
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import gdal from 'gdal-async';
 
 const flatType = (type: number): number => (type & 0x7fffffff) % 1000;
@@ -155,17 +155,18 @@ export const polygonHash = (polygon: gdal.Polygon): string => ringsHash(wkbPolyg
 
 /** `polygonHash` of a polygon given as rings of interleaved x, y (as the staged-file reader decodes them). */
 export function ringsHash(rings: readonly Float64Array[]): string {
-  const hash = createHash('sha1');
-  if (rings.length === 0) return hash.digest('hex');
-  hash.update(canonicalRing(rings[0]!, false));
+  if (rings.length === 0) return hash('sha1', '', 'hex');
+  const shell = canonicalRing(rings[0]!, false);
+  // One-shot hashing: a Hash object per polygon, with its native handle, cost more than the digest itself.
+  if (rings.length === 1) return hash('sha1', shell, 'hex');
   const holes = rings.slice(1).map((ring) => canonicalRing(ring, true));
   holes.sort(compareRings);
-  for (const hole of holes) {
-    hash.update('|');
-    hash.update(hole);
-  }
-  return hash.digest('hex');
+  const bytes = (ring: Float64Array): Uint8Array => new Uint8Array(ring.buffer, ring.byteOffset, ring.byteLength);
+  return hash('sha1', Buffer.concat([bytes(shell), ...holes.flatMap((hole) => [HOLE_SEPARATOR, bytes(hole)])]), 'hex');
 }
+
+/** Written before each hole's coordinates in the hashed bytes. */
+const HOLE_SEPARATOR = Buffer.from('|');
 
 /** Interleaves the bits of two 16-bit grid coordinates (Z-order), so nearby communes get nearby keys. */
 export function mortonKey(x: number, y: number, bounds: { minX: number; minY: number; maxX: number; maxY: number }): number {
