@@ -311,11 +311,12 @@ function overlayVintage(pieces: Piece[], staged: StagedSet, candidates: number[]
     for (const i of fillOrder) {
       // Once the piece is filled, the remaining candidates can only touch it (a vintage is a partition).
       if (covered >= piece.area * (1 - FILL_TOLERANCE)) break;
-      const v = geometryOf(staged, i);
       const ve = staged.envelopes[i]!;
-      const classes = [...piece.classes, staged.classes[i]!];
       const location = prepared?.locateBox(ve);
+      // Before its GEOS geometry is made: most of a commune's candidates outside it are settled by their box.
       if (location === 'outside') continue;
+      const v = geometryOf(staged, i);
+      const classes = [...piece.classes, staged.classes[i]!];
       if (location === 'inside') {
         counters.fastContained++;
         parts.push(v);
