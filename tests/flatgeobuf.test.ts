@@ -130,6 +130,28 @@ describe('FlatGeobufReader (staged files read without GDAL)', () => {
     }
   });
 
+  it('reads columns as keys (readKeyed): equal keys for equal values, decoded back to what read gives', () => {
+    const file = writeFgb('keyed.fgb', 300);
+    const reader = FlatGeobufReader.open(file);
+    try {
+      const hits = reader.search(reader.extent);
+      // code and category cycle (7 × 11 combinations), destination is set on every third feature: some columns unset.
+      for (const names of [['code', 'category'], ['category', 'destination'], ['code', 'area_m2'], []]) {
+        const mask = reader.columnMask(names);
+        const read = reader.read(hits, mask);
+        const keyed = reader.readKeyed(hits, mask);
+        expect(keyed.map(({ key: _key, ...rest }) => rest)).toEqual(read.map(({ properties: _properties, ...rest }) => rest));
+        expect(keyed.map((f) => reader.valuesOfKey(f.key))).toEqual(read.map((f) => f.properties));
+        const valuesByKey = new Map(keyed.map((f, i) => [f.key, JSON.stringify(read[i]!.properties)]));
+        expect(new Set(valuesByKey.values()).size).toBe(valuesByKey.size);
+      }
+      const classes = new Set(reader.readKeyed(hits, reader.columnMask(['code', 'category'])).map((f) => f.key));
+      expect(classes.size).toBe(77);
+    } finally {
+      reader.close();
+    }
+  });
+
   it('reads the same from memory (inMemory) as from the file: features, searches, reads and raw bytes', () => {
     const file = writeFgb('in-memory.fgb', 300);
     const fromFile = FlatGeobufReader.open(file);

@@ -47,6 +47,12 @@ export interface StagedPolygon extends FeatureBox {
   rings: Float64Array[];
 }
 
+/** A polygon read by `readKeyed`: its columns as one key, not decoded. */
+export interface KeyedPolygon extends Omit<StagedPolygon, 'properties'> {
+  /** The stored bytes of its requested columns (latin1): equal keys hold equal values (`valuesOfKey`). */
+  key: string;
+}
+
 const MAGIC = [0x66, 0x67, 0x62, 0x03];
 const NODE_BYTES = 40;
 const GEOMETRY_UNKNOWN = 0;
@@ -330,7 +336,32 @@ export class FlatGeobufReader {
    * properties restricted to `columns` when given).
    */
   read(hits: ReadonlyArray<{ index: number; offset: number }>, columns: ColumnMask | null = null): StagedPolygon[] {
-    const out: StagedPolygon[] = [];
+    return this.readRuns(hits, (buf, table, { index, offset }, bytes) => {
+      const { rings, box } = this.decodeRings(buf, table, index);
+      return { index, offset, bytes, rings, box, properties: this.properties(buf, table, columns) };
+    });
+  }
+
+  /**
+   * As `read`, but each polygon's `columns` come undecoded, as one key (`valuesOfKey` decodes it): where tens of
+   * thousands of polygons share a few hundred combinations of values, each combination is decoded once.
+   */
+  readKeyed(hits: ReadonlyArray<{ index: number; offset: number }>, columns: ColumnMask): KeyedPolygon[] {
+    return this.readRuns(hits, (buf, table, { index, offset }, bytes) => {
+      const { rings, box } = this.decodeRings(buf, table, index);
+      return { index, offset, bytes, rings, box, key: this.propertiesKey(buf, table, columns) };
+    });
+  }
+
+  /** The values behind a key of `readKeyed`, by column position (the columns not in it null). */
+  valuesOfKey(key: string): PropertyValue[] {
+    const buf = Buffer.from(key, 'latin1');
+    return this.propertyValues(buf, 0, buf.length, null);
+  }
+
+  /** The features at these positions and offsets, read a run of nearby ones at a time, each given to `decode`. */
+  private readRuns<T>(hits: ReadonlyArray<{ index: number; offset: number }>, decode: (buf: Buffer, table: number, hit: { index: number; offset: number }, bytes: number) => T): T[] {
+    const out: T[] = [];
     let run = 0;
     while (run < hits.length) {
       let last = run;
@@ -341,7 +372,7 @@ export class FlatGeobufReader {
       const bytes = this.bytesAt(start, lastStart + 4 + lastSize - start);
       for (let k = run; k <= last; k++) {
         const at = this.dataStart + hits[k]!.offset - start;
-        out.push(this.decode(bytes, at + 4, hits[k]!.index, hits[k]!.offset, 4 + bytes.readUInt32LE(at), columns));
+        out.push(decode(bytes, indirect(bytes, at + 4), hits[k]!, 4 + bytes.readUInt32LE(at)));
       }
       run = last + 1;
     }
@@ -420,9 +451,8 @@ export class FlatGeobufReader {
     return polygons;
   }
 
-  /** One feature table (after its size prefix) at `at` in `buf`. */
-  private decode(buf: Buffer, at: number, index: number, offset: number, bytes: number, columns: ColumnMask | null): StagedPolygon {
-    const table = indirect(buf, at);
+  /** A feature table's rings and their box. */
+  private decodeRings(buf: Buffer, table: number, index: number): { rings: Float64Array[]; box: Box } {
     const { xyStart, points, endsField } = this.coordinates(buf, table, index);
     const ends: number[] = [];
     if (endsField) {
@@ -448,27 +478,59 @@ export class FlatGeobufReader {
       rings.push(ring);
       previous = end;
     }
-    return { index, offset, bytes, rings, box, properties: this.properties(buf, table, columns) };
+    return { rings, box };
   }
 
   private properties(buf: Buffer, table: number, columns: ColumnMask | null): PropertyValue[] {
-    const values: PropertyValue[] = new Array(this.columns.length).fill(null);
     const propertiesField = field(buf, table, 1);
-    if (propertiesField === 0) return values;
+    if (propertiesField === 0) return new Array(this.columns.length).fill(null);
     const { start, length } = vector(buf, propertiesField);
+    return this.propertyValues(buf, start, start + length, columns);
+  }
+
+  /** The values stored in buf[start, end) (column, value pairs), restricted to `columns` when given. */
+  private propertyValues(buf: Buffer, start: number, end: number, columns: ColumnMask | null): PropertyValue[] {
+    const values: PropertyValue[] = new Array(this.columns.length).fill(null);
+    for (let at = start; at < end; ) {
+      const column = buf.readUInt16LE(at);
+      const bytes = this.valueBytes(buf, at + 2, column);
+      if (!columns || columns[column]) {
+        const type = this.columns[column]!.type;
+        values[column] = FIXED_BYTES[type] === undefined ? buf.toString('utf8', at + 6, at + 2 + bytes) : fixedValue(buf, at + 2, type);
+      }
+      at += 2 + bytes;
+    }
+    return values;
+  }
+
+  /** The stored (column, value) pairs of `columns`, as one latin1 string. */
+  private propertiesKey(buf: Buffer, table: number, columns: ColumnMask): string {
+    const propertiesField = field(buf, table, 1);
+    if (propertiesField === 0) return '';
+    const { start, length } = vector(buf, propertiesField);
+    let key = '';
+    // Runs of consecutive requested pairs are taken whole: the class columns of a staged file are one run.
+    let run = -1;
     let at = start;
     while (at < start + length) {
       const column = buf.readUInt16LE(at);
-      at += 2;
-      const type = this.columns[column]?.type;
-      const fixed = type === undefined ? undefined : FIXED_BYTES[type];
-      const text = type === ColumnType.String || type === ColumnType.Json || type === ColumnType.DateTime;
-      if (fixed === undefined && !text) throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
-      const bytes = fixed ?? 4 + buf.readUInt32LE(at);
-      if (!columns || columns[column]) values[column] = text ? buf.toString('utf8', at + 4, at + bytes) : fixedValue(buf, at, type!);
-      at += bytes;
+      if (columns[column]) run = run < 0 ? at : run;
+      else if (run >= 0) {
+        key += buf.toString('latin1', run, at);
+        run = -1;
+      }
+      at += 2 + this.valueBytes(buf, at + 2, column);
     }
-    return values;
+    return run >= 0 ? key + buf.toString('latin1', run, at) : key;
+  }
+
+  /** Bytes of the value of `column` stored at `at` (a string's length prefix included). */
+  private valueBytes(buf: Buffer, at: number, column: number): number {
+    const type = this.columns[column]?.type;
+    const fixed = type === undefined ? undefined : FIXED_BYTES[type];
+    if (fixed !== undefined) return fixed;
+    if (type === ColumnType.String || type === ColumnType.Json || type === ColumnType.DateTime) return 4 + buf.readUInt32LE(at);
+    throw new Error(`${this.file}: column ${column} has a type the staged files do not use`);
   }
 }
 

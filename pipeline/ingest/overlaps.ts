@@ -15,7 +15,7 @@
 import { rmSync } from 'node:fs';
 import gdal from 'gdal-async';
 import { areaOf, polygonalParts, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
-import { FlatGeobufReader, polygonWkb, type Box, type PropertyValue, type StagedPolygon } from '../core/flatgeobuf.js';
+import { FlatGeobufReader, polygonWkb, type Box, type PropertyValue, type KeyedPolygon } from '../core/flatgeobuf.js';
 import { FeatureList, hilbertOrder, unionOf, writeSortedFlatGeobuf } from '../core/flatgeobuf-writer.js';
 import { PolygonBoundary } from '../core/segments.js';
 import type { Repairs } from './geometry.js';
@@ -123,11 +123,11 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
 
   // The touch test and GEOS need the rings only; a cut polygon's fields are read again when it is cut.
   const noColumns = reader.columnMask([]);
-  const recent = new Map<number, StagedPolygon>();
+  const recent = new Map<number, KeyedPolygon>();
   const geometries = new Map<number, gdal.Geometry>();
   const boundaries = new Map<number, PolygonBoundary>();
   // Polygons out of the cache (neighbours across a seam of the Hilbert curve) are read again, and not kept.
-  const polygonOf = (j: number): StagedPolygon => recent.get(j) ?? reader.read([at(j)], noColumns)[0]!;
+  const polygonOf = (j: number): KeyedPolygon => recent.get(j) ?? reader.readKeyed([at(j)], noColumns)[0]!;
   const geometryOf = (j: number): gdal.Geometry => {
     const cut = cuts.get(j);
     if (cut) return unionAll(cut.parts) ?? new gdal.Polygon();
@@ -152,7 +152,7 @@ function findCuts(reader: FlatGeobufReader, copied: Copied, repairs: Repairs): M
   for (let k = 0; k < count; k++) {
     if (k % READ_AHEAD === 0) {
       const ahead = Array.from({ length: Math.min(READ_AHEAD, count - k) }, (_, i) => at(k + i)).sort((a, b) => a.offset - b.offset);
-      for (const polygon of reader.read(ahead, noColumns)) recent.set(polygon.index, polygon);
+      for (const polygon of reader.readKeyed(ahead, noColumns)) recent.set(polygon.index, polygon);
     }
     for (const evicted of [recent, geometries, boundaries]) evicted.delete(k - CACHE);
     const e = boxOf(k);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import Flatbush from 'flatbush';
 import gdal from 'gdal-async';
 import { UserError } from '../core/errors.js';
-import { FlatGeobufReader, polygonWkb, type Box, type ColumnMask, type StagedPolygon } from '../core/flatgeobuf.js';
+import { FlatGeobufReader, polygonWkb, type Box, type ColumnMask, type PropertyValue, type StagedPolygon } from '../core/flatgeobuf.js';
 import { polygonHash, polygonalParts, ringsHash, robustDifference, robustIntersection, unionAll } from '../core/polygons.js';
 import { PreparedPolygon } from './prepared-polygon.js';
 import { applyThresholds, type ThresholdRules } from './thresholds.js';
@@ -133,8 +133,10 @@ const stagedFiles = new Map<string, StagedFile>();
 
 interface StagedFile {
   reader: FlatGeobufReader;
-  classOf: (polygon: StagedPolygon) => StagedClass;
   classColumns: ColumnMask;
+  /** The class behind each key of `readKeyed` met so far: its fields are decoded once. */
+  classByKey: Map<string, StagedClass>;
+  classOf: (properties: PropertyValue[]) => StagedClass;
 }
 
 /** The fields of a staged polygon that its classes are made of. */
@@ -149,7 +151,7 @@ function openVintage(vintage: WorkerVintage): StagedFile {
     } catch (error) {
       throw new UserError(`cannot open staged vintage: ${(error as Error).message}`, { file: vintage.path, remedy: 'run the ingest stage again' });
     }
-    file = { reader, classOf: stagedClassReader(reader), classColumns: reader.columnMask(CLASS_COLUMNS) };
+    file = { reader, classColumns: reader.columnMask(CLASS_COLUMNS), classByKey: new Map(), classOf: stagedClassReader(reader) };
     stagedFiles.set(vintage.path, file);
   }
   return file;
@@ -161,14 +163,19 @@ function openVintage(vintage: WorkerVintage): StagedFile {
  * GDAL's spatial filter, which these reads replace: the box test of the index, then an exact one.
  */
 function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
-  const { reader, classOf, classColumns } = openVintage(vintage);
-  // Each polygon's class is taken as soon as it is read: its decoded fields then die young instead of being
-  // copied by every scavenge until the whole partition is read.
+  const { reader, classColumns, classByKey, classOf } = openVintage(vintage);
+  const classOfKey = (key: string): StagedClass => {
+    let cls = classByKey.get(key);
+    if (!cls) classByKey.set(key, (cls = classOf(reader.valuesOfKey(key))));
+    return cls;
+  };
+  // Each polygon's class is taken as soon as it is read, so that its key dies young instead of being copied by
+  // every scavenge until the whole partition is read.
   const kept = new Map<number, { rings: Float64Array[]; box: Box; cls: StagedClass }>();
   for (const box of boxes) {
     const hits = reader.search(box).filter((hit) => !kept.has(hit.index));
-    for (const polygon of reader.read(hits, classColumns)) {
-      if (meetsBox(polygon, box)) kept.set(polygon.index, { rings: polygon.rings, box: polygon.box, cls: classOf(polygon) });
+    for (const polygon of reader.readKeyed(hits, classColumns)) {
+      if (meetsBox(polygon, box)) kept.set(polygon.index, { rings: polygon.rings, box: polygon.box, cls: classOfKey(polygon.key) });
     }
   }
   // File order, so that a commune sees its candidates in the same order whatever the partition.
@@ -208,12 +215,12 @@ function internClass(cls: Omit<StagedClass, 'id'>): StagedClass {
   return classTable[id]!;
 }
 
-/** The classes of a staged polygon, read from its fields. */
-function stagedClassReader(reader: FlatGeobufReader): (polygon: StagedPolygon) => StagedClass {
+/** The classes of a staged polygon, from its fields. */
+function stagedClassReader(reader: FlatGeobufReader): (properties: PropertyValue[]) => StagedClass {
   const [codeCs, codeUs, category, artif, artifRule, sealed, enaf, destination] = CLASS_COLUMNS.map((name) => reader.columnIndex(name)) as [
     number, number, number, number, number, number, number, number,
   ];
-  return ({ properties: f }) =>
+  return (f) =>
     internClass({
       code_cs: String(f[codeCs] ?? ''),
       code_us: String(f[codeUs] ?? ''),
@@ -231,7 +238,7 @@ function stagedClassReader(reader: FlatGeobufReader): (polygon: StagedPolygon) =
  * inside, a shell vertex inside, else GEOS `intersects` with the rectangle, which only polygons along the box's
  * edges reach).
  */
-function meetsBox(polygon: StagedPolygon, box: Box): boolean {
+function meetsBox(polygon: Pick<StagedPolygon, 'rings' | 'box'>, box: Box): boolean {
   const shell = polygon.rings[0];
   if (!shell || shell.length === 0) return false;
   const e = polygon.box;
