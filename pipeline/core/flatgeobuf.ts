@@ -17,6 +17,7 @@
  *   const file = FlatGeobufReader.open('stage/vintage-2019.fgb');
  *   for (const f of file.featureBoxes()) f.box; // sequential, file order, rings left undecoded
  *   file.read(file.search(box)); // the polygons whose box meets `box`, in file order
+ *   file.readKeyed(hits, file.columnMask(['code_cs'])); // the same, each one's code_cs as an undecoded key
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 

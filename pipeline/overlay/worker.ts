@@ -169,8 +169,8 @@ function readStaged(vintage: WorkerVintage, boxes: gdal.Envelope[]): StagedSet {
     if (!cls) classByKey.set(key, (cls = classOf(reader.valuesOfKey(key))));
     return cls;
   };
-  // Each polygon's class is taken as soon as it is read, so that its key dies young instead of being copied by
-  // every scavenge until the whole partition is read.
+  // Only the rings, box and class of each polygon are kept for the partition: what else a read makes dies young
+  // instead of being copied by every scavenge until the partition is read.
   const kept = new Map<number, { rings: Float64Array[]; box: Box; cls: StagedClass }>();
   for (const box of boxes) {
     const hits = reader.search(box).filter((hit) => !kept.has(hit.index));
