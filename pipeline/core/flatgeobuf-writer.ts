@@ -16,6 +16,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { levelBounds, type Box, type FlatGeobufReader } from './flatgeobuf.js';
+import { doubled } from './typed-arrays.js';
 
 /**
  * The features to write, as columns: a vintage holds millions, and as many small objects would make every major
@@ -46,15 +47,10 @@ export class FeatureList {
   }
 
   private grow(): void {
-    const grown = <T extends Float64Array | Uint32Array | Uint8Array>(array: T, factor: number): T => {
-      const next = new (array.constructor as new (length: number) => T)(2 * this.offsets.length * factor);
-      next.set(array);
-      return next;
-    };
-    this.boxes = grown(this.boxes, 4);
-    this.sources = grown(this.sources, 1);
-    this.bytes = grown(this.bytes, 1);
-    this.offsets = grown(this.offsets, 1);
+    this.boxes = doubled(this.boxes);
+    this.sources = doubled(this.sources);
+    this.bytes = doubled(this.bytes);
+    this.offsets = doubled(this.offsets);
   }
 }
 

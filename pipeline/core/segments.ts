@@ -7,6 +7,8 @@
  *   stretchNear(0, 0, 10, 0, 10, 2, 0.0005, 5, 0.0005, 1e-3); // [1.99…, 5.00…]: along 2 → 5 of the first segment
  *   new PolygonBoundary(polygonCoordinates(a)).mayOverlap(new PolygonBoundary(polygonCoordinates(b))); // false: they only touch
  */
+import { doubled } from './typed-arrays.js';
+
 /**
  * The stretch [u0, u1] (distances from (ax, ay)) of segment a→b lying within `tolerance` of segment p→q, or null. The
  * points within `tolerance` of p→q form a capsule, which is convex: its trace on the segment is one interval, the hull of
@@ -101,11 +103,6 @@ export const SHARED_M = 1e-6;
 
 /** The near stretches of the segment last given to `nearStretches` (lo, hi pairs), reused from call to call. */
 let nearby: Float64Array = new Float64Array(64);
-const grown = (pairs: Float64Array): Float64Array => {
-  const larger = new Float64Array(2 * pairs.length);
-  larger.set(pairs);
-  return larger;
-};
 
 /** Consecutive segments per box in `PolygonBoundary` (measured: see docs/PERFORMANCE.md). */
 const CHUNK = 16;
@@ -241,7 +238,7 @@ export class PolygonBoundary {
         const qy = ring[v + 3]!;
         if (Math.max(px, qx) < x0 || Math.min(px, qx) > x1 || Math.max(py, qy) < y0 || Math.min(py, qy) > y1) continue;
         if (!traceNear(ax, ay, bx, by, length, px, py, qx, qy, SHARED_M)) continue;
-        if (2 * count + 2 > nearby.length) nearby = grown(nearby);
+        if (2 * count + 2 > nearby.length) nearby = doubled(nearby);
         // Insertion by lo: a segment meets few stretches of a boundary.
         let at = count++;
         for (; at > 0 && nearby[2 * at - 2]! > trace[0]!; at--) {

@@ -20,6 +20,7 @@ import gdal from 'gdal-async';
 import Flatbush from 'flatbush';
 import { polygonCoordinates } from '../core/polygons.js';
 import { trace, traceNear } from '../core/segments.js';
+import { doubled } from '../core/typed-arrays.js';
 
 export interface ThresholdRules {
   patchMaxM2: number;
@@ -57,14 +58,7 @@ let nearHi = new Float64Array(64);
 
 /** Inserts a stretch of piece j at its place by (piece, start); ties keep their order. Returns the new count. */
 function addNearStretch(count: number, j: number, lo: number, hi: number): number {
-  if (count === nearPiece.length) {
-    const grow = <T extends Int32Array | Float64Array>(column: T): T => {
-      const larger = new (column.constructor as new (length: number) => T)(2 * column.length);
-      larger.set(column);
-      return larger;
-    };
-    [nearPiece, nearLo, nearHi] = [grow(nearPiece), grow(nearLo), grow(nearHi)];
-  }
+  if (count === nearPiece.length) [nearPiece, nearLo, nearHi] = [doubled(nearPiece), doubled(nearLo), doubled(nearHi)];
   let at = count;
   for (; at > 0 && (nearPiece[at - 1]! > j || (nearPiece[at - 1] === j && nearLo[at - 1]! > lo)); at--) {
     nearPiece[at] = nearPiece[at - 1]!;
